@@ -1,0 +1,1 @@
+//! The I/O layer: per-core relay threads, each owning its sockets and sessions.

@@ -5,3 +5,19 @@
 pub mod credentials;
 pub mod nonce;
 pub mod peer_policy;
+pub mod allocation;
+pub mod output;
+pub mod provider;
+pub mod server;
+pub mod time;
+pub mod timers;
+
+mod allocate;
+mod binding;
+mod data;
+mod permission;
+
+pub use output::{Dest, Outputs, RelayId, Transmit};
+pub use provider::{Family, PortRequest, RelayBinding, RelayError, RelayProvider, RelayRequest};
+pub use server::{CoreConfig, Server, ServerStats};
+pub use time::Now;

@@ -1,0 +1,111 @@
+//! One allocation: its relay, lifetime, permissions and channel bindings.
+//!
+//! Permissions and channels live in small vectors: a WebRTC allocation holds a
+//! handful of each, and a linear scan over a few entries beats hashing. Expired
+//! entries are swept when the allocation's timer fires (see [`super::timers`]).
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::output::RelayId;
+use super::peer_policy::canonical;
+use super::provider::Family;
+use crate::stun::TransactionId;
+
+/// A channel binding: number ↔ peer transport address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Channel {
+    pub number: u16,
+    pub peer: SocketAddr,
+    pub expires_ms: u64,
+}
+
+/// Packet and byte counters for one direction pair, as coturn's `usage:` lines
+/// print them (rp/rb = received, sp/sb = sent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub rp: u64,
+    pub rb: u64,
+    pub sp: u64,
+    pub sb: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Allocation {
+    /// coturn-style 18-digit session id.
+    pub session_id: u64,
+    pub client: SocketAddr,
+    /// The listener address the client talks to.
+    pub local: SocketAddr,
+    pub relay: RelayId,
+    pub relay_local: SocketAddr,
+    pub relay_advertised: SocketAddr,
+    pub family: Family,
+    pub username: String,
+    pub realm: String,
+    /// The long-term key the allocation was authenticated with (signs answers).
+    pub key: Option<[u8; 16]>,
+    pub expires_ms: u64,
+    pub lifetime_secs: u32,
+    /// The Allocate transaction, so a retransmission gets the same answer.
+    pub allocate_tid: TransactionId,
+    pub reservation_token: Option<u64>,
+    /// (peer IP canonicalised, expiry)
+    pub permissions: Vec<(IpAddr, u64)>,
+    pub channels: Vec<Channel>,
+    /// Client side (from/to the client).
+    pub client_usage: Usage,
+    /// Peer side (from/to peers).
+    pub peer_usage: Usage,
+    /// Generation for timer entries (bumped on every re-arm).
+    pub timer_at: u64,
+}
+
+impl Allocation {
+    pub fn has_permission(&self, ip: IpAddr, now_ms: u64) -> bool {
+        let ip = canonical(ip);
+        self.permissions.iter().any(|&(p, exp)| p == ip && exp > now_ms)
+    }
+
+    /// Install or refresh a permission until `expires_ms`.
+    pub fn add_permission(&mut self, ip: IpAddr, expires_ms: u64) {
+        let ip = canonical(ip);
+        match self.permissions.iter_mut().find(|(p, _)| *p == ip) {
+            Some(entry) => entry.1 = entry.1.max(expires_ms),
+            None => self.permissions.push((ip, expires_ms)),
+        }
+    }
+
+    pub fn channel_by_number(&self, number: u16, now_ms: u64) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.number == number && c.expires_ms > now_ms)
+    }
+
+    pub fn channel_by_peer(&self, peer: SocketAddr, now_ms: u64) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.peer == peer && c.expires_ms > now_ms)
+    }
+
+    /// Drop expired permissions and channels; return how many were removed.
+    pub fn sweep(&mut self, now_ms: u64) -> usize {
+        let before = self.permissions.len() + self.channels.len();
+        self.permissions.retain(|&(_, exp)| exp > now_ms);
+        self.channels.retain(|c| c.expires_ms > now_ms);
+        if self.permissions.capacity() > 8 && self.permissions.len() < self.permissions.capacity() / 4 {
+            self.permissions.shrink_to_fit();
+        }
+        if self.channels.capacity() > 8 && self.channels.len() < self.channels.capacity() / 4 {
+            self.channels.shrink_to_fit();
+        }
+        before - self.permissions.len() - self.channels.len()
+    }
+
+    /// The earliest moment something in this allocation expires.
+    pub fn next_deadline(&self) -> u64 {
+        let mut d = self.expires_ms;
+        for &(_, exp) in &self.permissions {
+            d = d.min(exp);
+        }
+        for c in &self.channels {
+            d = d.min(c.expires_ms);
+        }
+        d
+    }
+}

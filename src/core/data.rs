@@ -1,0 +1,69 @@
+//! The hot path: Send/Data indications and ChannelData in both directions.
+//!
+//! Each function looks up one allocation, checks the permission or channel,
+//! copies the payload once into the output arena and returns. Nothing here
+//! allocates except the arena growing.
+
+use std::net::SocketAddr;
+
+use super::output::{Dest, Outputs, RelayId};
+use super::server::Server;
+use super::time::Now;
+use crate::stun::{AttrType, ChannelData, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
+
+impl Server {
+    pub(crate) fn client_channel_data(&mut self, now: Now, local: SocketAddr, from: SocketAddr, data: &[u8], out: &mut Outputs) {
+        let Some(cd) = ChannelData::parse(data) else { return };
+        let Some(&slot) = self.by_client.get(&(from, local)) else { return };
+        let Some(a) = self.allocs.get_mut(slot) else { return };
+        let Some(peer) = a.channel_by_number(cd.channel, now.ms).map(|c| c.peer) else { return };
+        a.client_usage.rp += 1;
+        a.client_usage.rb += data.len() as u64;
+        a.peer_usage.sp += 1;
+        a.peer_usage.sb += cd.data.len() as u64;
+        out.push_copy(Dest::Peer { relay: a.relay, to: peer }, cd.data);
+    }
+
+    pub(crate) fn send_indication(&mut self, now: Now, local: SocketAddr, from: SocketAddr, msg: &Message, out: &mut Outputs) {
+        let Some(&slot) = self.by_client.get(&(from, local)) else { return };
+        let Some(Ok(peer)) = msg.xor_address(AttrType::XOR_PEER_ADDRESS) else { return };
+        let Some(payload) = msg.get(AttrType::DATA) else { return };
+        let Some(a) = self.allocs.get_mut(slot) else { return };
+        if Self::family_of(peer) != a.family || !a.has_permission(peer.ip(), now.ms) {
+            return;
+        }
+        a.client_usage.rp += 1;
+        a.client_usage.rb += msg.raw().len() as u64;
+        a.peer_usage.sp += 1;
+        a.peer_usage.sb += payload.len() as u64;
+        out.push_copy(Dest::Peer { relay: a.relay, to: peer }, payload);
+    }
+
+    pub(crate) fn peer_data(&mut self, now: Now, relay: RelayId, from: SocketAddr, data: &[u8], out: &mut Outputs) {
+        let Some(&slot) = self.by_relay.get(&relay) else { return };
+        let fingerprint = self.cfg.fingerprint;
+        let Some(a) = self.allocs.get_mut(slot) else { return };
+        if !a.has_permission(from.ip(), now.ms) {
+            return;
+        }
+        a.peer_usage.rp += 1;
+        a.peer_usage.rb += data.len() as u64;
+        let dest = Dest::Client { local: a.local, to: a.client };
+        let range = match a.channel_by_peer(from, now.ms) {
+            Some(ch) => ChannelData::encode(ch.number, data, false, &mut out.buf),
+            None => {
+                let tid = TransactionId(rand::random());
+                let mut b = MessageBuilder::new(&mut out.buf, MessageType::new(Method::DATA, Class::Indication), tid);
+                b.add_xor_address(AttrType::XOR_PEER_ADDRESS, from);
+                b.add_raw(AttrType::DATA, data);
+                if fingerprint {
+                    b.add_fingerprint();
+                }
+                b.finish()
+            }
+        };
+        a.client_usage.sp += 1;
+        a.client_usage.sb += range.len() as u64;
+        out.push(dest, range);
+    }
+}

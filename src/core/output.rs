@@ -1,0 +1,61 @@
+//! What the core hands back to the I/O layer: datagrams to send, in one arena.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+
+/// Identifies one relay socket of the I/O layer (opaque to the core).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RelayId(pub u32);
+
+/// Where a datagram goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// To a client, from the listener address `local` it used.
+    Client { local: SocketAddr, to: SocketAddr },
+    /// To a peer, from the relay socket `relay`.
+    Peer { relay: RelayId, to: SocketAddr },
+}
+
+/// One datagram: its destination and its bytes' range in [`Outputs::buf`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub dest: Dest,
+    pub range: Range<usize>,
+}
+
+/// Datagrams produced while handling a batch of input. The I/O layer drains it
+/// after each receive batch (so sends can be batched per socket) and clears it.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    pub buf: Vec<u8>,
+    pub transmits: Vec<Transmit>,
+}
+
+impl Outputs {
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.transmits.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.transmits.is_empty()
+    }
+
+    /// Record that `range` of the arena goes to `dest`.
+    pub fn push(&mut self, dest: Dest, range: Range<usize>) {
+        self.transmits.push(Transmit { dest, range });
+    }
+
+    /// Copy `data` into the arena and queue it for `dest`.
+    pub fn push_copy(&mut self, dest: Dest, data: &[u8]) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(data);
+        let end = self.buf.len();
+        self.push(dest, start..end);
+    }
+
+    /// The bytes of one transmit.
+    pub fn bytes(&self, t: &Transmit) -> &[u8] {
+        &self.buf[t.range.clone()]
+    }
+}

@@ -1,0 +1,133 @@
+//! CreatePermission and ChannelBind (RFC 8656 9 and 12).
+
+use std::net::SocketAddr;
+
+use super::allocation::Channel;
+use super::output::{Dest, Outputs};
+use super::server::{Reply, Server};
+use super::time::Now;
+use crate::stun::{AttrType, ErrorCode, Message};
+
+/// Outcome of checking one XOR-PEER-ADDRESS against an allocation.
+enum PeerCheck {
+    Ok,
+    /// Answer with this code.
+    Reject(ErrorCode),
+}
+
+impl Server {
+    /// Family must match the relay (443) and the peer policy must allow it (403).
+    fn check_peer(&self, slot: usize, peer: SocketAddr) -> PeerCheck {
+        let Some(a) = self.allocs.get(slot) else { return PeerCheck::Reject(ErrorCode::ALLOCATION_MISMATCH) };
+        if Self::family_of(peer) != a.family {
+            return PeerCheck::Reject(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
+        }
+        if let Err(denial) = self.cfg.peers.check(peer.ip()) {
+            tracing::info!(
+                "session {:018}: A peer IP {} denied ({denial:?})",
+                a.session_id,
+                peer.ip()
+            );
+            return PeerCheck::Reject(ErrorCode::FORBIDDEN);
+        }
+        PeerCheck::Ok
+    }
+
+    /// The allocation slot of this request's 5-tuple, checking the user; on
+    /// failure the 437/441 answer is queued.
+    fn request_slot(&self, reply: Reply, username: &str, key: Option<&[u8]>, out: &mut Outputs) -> Option<usize> {
+        let Dest::Client { local, to } = reply.dest else { return None };
+        let Some(&slot) = self.by_client.get(&(to, local)) else {
+            self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, key, |_| {});
+            return None;
+        };
+        if !self.same_user(slot, username) {
+            self.error(out, reply, ErrorCode::WRONG_CREDENTIALS, key, |_| {});
+            return None;
+        }
+        Some(slot)
+    }
+
+    pub(crate) fn create_permission(&mut self, now: Now, msg: &Message, reply: Reply, out: &mut Outputs) {
+        let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
+        let k = auth.key.as_ref().map(|k| &k[..]);
+        let Some(slot) = self.request_slot(reply, &auth.username, k, out) else { return };
+        let mut peers = Vec::new();
+        for p in msg.xor_addresses(AttrType::XOR_PEER_ADDRESS) {
+            match p {
+                Ok(p) => peers.push(p),
+                Err(_) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            }
+        }
+        if peers.is_empty() {
+            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+        }
+        // All or nothing: check every peer before installing any.
+        for &p in &peers {
+            if let PeerCheck::Reject(code) = self.check_peer(slot, p) {
+                return self.error(out, reply, code, k, |_| {});
+            }
+        }
+        let expires = now.ms + u64::from(self.cfg.permission_lifetime) * 1000;
+        if let Some(a) = self.allocs.get_mut(slot) {
+            for p in &peers {
+                a.add_permission(p.ip(), expires);
+            }
+            if self.cfg.verbose {
+                for p in &peers {
+                    tracing::info!("session {:018}: peer {} lifetime updated: {}", a.session_id, p.ip(), self.cfg.permission_lifetime);
+                }
+            }
+        }
+        self.rearm(slot);
+        self.success(out, reply, k, |_| {});
+    }
+
+    pub(crate) fn channel_bind(&mut self, now: Now, msg: &Message, reply: Reply, out: &mut Outputs) {
+        let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
+        let k = auth.key.as_ref().map(|k| &k[..]);
+        let Some(slot) = self.request_slot(reply, &auth.username, k, out) else { return };
+        let max = if self.cfg.rfc5766_channel_numbers { 0x7FFF } else { 0x4FFF };
+        let number = match msg.channel_number() {
+            Some(Ok(n)) if (0x4000..=max).contains(&n) => n,
+            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+        };
+        let peer = match msg.xor_address(AttrType::XOR_PEER_ADDRESS) {
+            Some(Ok(p)) => p,
+            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+        };
+        if let PeerCheck::Reject(code) = self.check_peer(slot, peer) {
+            return self.error(out, reply, code, k, |_| {});
+        }
+        let chan_expires = now.ms + u64::from(self.cfg.channel_lifetime) * 1000;
+        let Some(a) = self.allocs.get_mut(slot) else { return };
+        // A number bound to another peer, or a peer bound to another number, is
+        // a 400 (RFC 8656 12.2) while the binding lives.
+        let clash = a
+            .channels
+            .iter()
+            .any(|c| c.expires_ms > now.ms && ((c.number == number) != (c.peer == peer)));
+        if clash {
+            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+        }
+        match a.channels.iter_mut().find(|c| c.number == number && c.peer == peer) {
+            Some(c) => c.expires_ms = chan_expires,
+            None => {
+                // An expired binding of this number or peer may be reused now.
+                a.channels.retain(|c| c.number != number && c.peer != peer);
+                a.channels.push(Channel { number, peer, expires_ms: chan_expires });
+            }
+        }
+        a.add_permission(peer.ip(), chan_expires);
+        if self.cfg.verbose {
+            tracing::info!(
+                "session {:018}: realm <{}> user <{}>: incoming packet CHANNEL_BIND processed, success",
+                a.session_id,
+                a.realm,
+                a.username
+            );
+        }
+        self.rearm(slot);
+        self.success(out, reply, k, |_| {});
+    }
+}

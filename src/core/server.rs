@@ -1,0 +1,425 @@
+//! The per-thread TURN/STUN server state machine.
+//!
+//! One [`Server`] lives on one relay thread and owns that thread's allocations.
+//! Call order for the I/O layer:
+//! 1. for each datagram from a client: [`Server::handle_client_datagram`];
+//!    for each datagram from a peer on a relay socket: [`Server::handle_peer_datagram`];
+//! 2. send everything queued in the [`Outputs`] and clear it;
+//! 3. sleep until [`Server::next_timeout`] or the next datagram, then call
+//!    [`Server::handle_timeouts`].
+//!
+//! Methods live in their own files: `binding.rs`, `allocate.rs`,
+//! `permission.rs` (CreatePermission, ChannelBind) and `data.rs`
+//! (Send/Data indications, ChannelData).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use slab::Slab;
+
+use super::allocation::Allocation;
+use super::credentials::{AuthMode, Credentials, KeyLookup};
+use super::nonce::{NonceCheck, NonceGen};
+use super::output::{Dest, Outputs, RelayId};
+use super::peer_policy::PeerPolicy;
+use super::provider::{Family, RelayProvider};
+use super::time::Now;
+use super::timers::Timers;
+use crate::config::AddressFamilyDefault;
+use crate::stun::{AttrType, ChannelData, Class, ErrorCode, Message, MessageBuilder, MessageType, Method, ParseError, TransactionId};
+
+/// Settings of the core, shared read-only by every relay thread.
+#[derive(Clone)]
+pub struct CoreConfig {
+    pub credentials: Credentials,
+    pub nonce: NonceGen,
+    pub peers: PeerPolicy,
+    /// `--max-allocate-lifetime` (3600).
+    pub max_allocate_lifetime: u32,
+    /// `--permission-lifetime` (300).
+    pub permission_lifetime: u32,
+    /// `--channel-lifetime` (600).
+    pub channel_lifetime: u32,
+    /// `--fingerprint`: FINGERPRINT on every answer.
+    pub fingerprint: bool,
+    /// SOFTWARE value, when `--software-attribute`.
+    pub software: Option<String>,
+    /// `--stun-backward-compatibility`: MAPPED-ADDRESS in Binding answers.
+    pub stun_backward_compatibility: bool,
+    /// `--rfc3489-compatibility`: answer cookie-less Binding requests.
+    pub rfc3489_compatibility: bool,
+    /// Accept channel numbers 0x4000-0x7FFF (RFC 5766); false: 0x4000-0x4FFF.
+    pub rfc5766_channel_numbers: bool,
+    pub drop_invalid_packets_log: bool,
+    pub no_udp_relay: bool,
+    pub stun_only: bool,
+    pub no_stun: bool,
+    pub secure_stun: bool,
+    pub default_family: AddressFamilyDefault,
+    /// `-v`: per-request log lines.
+    pub verbose: bool,
+}
+
+impl CoreConfig {
+    /// A configuration for tests and tools: no auth, coturn's lifetimes.
+    pub fn new(credentials: Credentials, nonce: NonceGen) -> Self {
+        CoreConfig {
+            credentials,
+            nonce,
+            peers: PeerPolicy::default(),
+            max_allocate_lifetime: 3600,
+            permission_lifetime: 300,
+            channel_lifetime: 600,
+            fingerprint: false,
+            software: None,
+            stun_backward_compatibility: false,
+            rfc3489_compatibility: false,
+            rfc5766_channel_numbers: true,
+            drop_invalid_packets_log: false,
+            no_udp_relay: false,
+            stun_only: false,
+            no_stun: false,
+            secure_stun: false,
+            default_family: AddressFamilyDefault::Ipv4,
+            verbose: false,
+        }
+    }
+}
+
+/// Default allocation lifetime and the floor for requested ones (coturn).
+pub const DEFAULT_LIFETIME: u32 = 600;
+
+/// Who signed a request that passed authentication.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthInfo {
+    pub username: String,
+    pub realm: String,
+    pub key: Option<[u8; 16]>,
+}
+
+/// How to answer one request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reply {
+    pub dest: Dest,
+    pub method: Method,
+    pub tid: TransactionId,
+    pub fingerprint: bool,
+}
+
+/// Counters of one thread, aggregated by the I/O layer for stats.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerStats {
+    pub allocations_created: u64,
+    pub allocations_deleted: u64,
+    pub dropped_invalid: u64,
+    pub unauthorized: u64,
+}
+
+pub struct Server {
+    pub(crate) cfg: Arc<CoreConfig>,
+    pub(crate) thread_index: u32,
+    pub(crate) next_session: u64,
+    pub(crate) allocs: Slab<Allocation>,
+    /// (client, listener address) → allocation slot.
+    pub(crate) by_client: HashMap<(SocketAddr, SocketAddr), usize>,
+    /// relay socket → allocation slot.
+    pub(crate) by_relay: HashMap<RelayId, usize>,
+    pub(crate) timers: Timers,
+    pub stats: ServerStats,
+}
+
+impl Server {
+    pub fn new(cfg: Arc<CoreConfig>, thread_index: u32) -> Self {
+        Server {
+            cfg,
+            thread_index,
+            next_session: 0,
+            allocs: Slab::new(),
+            by_client: HashMap::new(),
+            by_relay: HashMap::new(),
+            timers: Timers::default(),
+            stats: ServerStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+
+    pub fn allocation_count(&self) -> usize {
+        self.allocs.len()
+    }
+
+    /// The allocation of a 5-tuple, if any (for tests and admin views).
+    pub fn allocation(&self, client: SocketAddr, local: SocketAddr) -> Option<&Allocation> {
+        self.by_client.get(&(client, local)).and_then(|&s| self.allocs.get(s))
+    }
+
+    pub fn allocations(&self) -> impl Iterator<Item = &Allocation> {
+        self.allocs.iter().map(|(_, a)| a)
+    }
+
+    /// A datagram from a client arrived on listener address `local`.
+    pub fn handle_client_datagram(
+        &mut self,
+        now: Now,
+        local: SocketAddr,
+        from: SocketAddr,
+        data: &[u8],
+        relays: &mut dyn RelayProvider,
+        out: &mut Outputs,
+    ) {
+        if ChannelData::is_channel_data(data) {
+            self.client_channel_data(now, local, from, data, out);
+            return;
+        }
+        let msg = match Message::parse(data) {
+            Ok(m) => m,
+            Err(ParseError::NoCookie) if self.cfg.rfc3489_compatibility => {
+                self.classic_binding(local, from, data, out);
+                return;
+            }
+            Err(e) => {
+                self.drop_invalid(from, &e.to_string());
+                return;
+            }
+        };
+        // A FINGERPRINT that does not match means the datagram is not what it
+        // claims to be: drop it without an answer (RFC 5389 7.3).
+        if msg.check_fingerprint() == Some(false) {
+            self.drop_invalid(from, "bad FINGERPRINT");
+            return;
+        }
+        let reply = Reply {
+            dest: Dest::Client { local, to: from },
+            method: msg.method(),
+            tid: msg.transaction_id(),
+            fingerprint: self.cfg.fingerprint || msg.get(AttrType::FINGERPRINT).is_some(),
+        };
+        match msg.class() {
+            Class::Request => {
+                let unknown = msg.unknown_comprehension_required();
+                if !unknown.is_empty() {
+                    self.error(out, reply, ErrorCode::UNKNOWN_ATTRIBUTE, None, |b| {
+                        b.add_unknown_attributes(&unknown);
+                    });
+                    return;
+                }
+                match msg.method() {
+                    Method::BINDING => self.binding(now, &msg, reply, out),
+                    _ if self.cfg.stun_only => {}
+                    Method::ALLOCATE => self.allocate(now, &msg, reply, relays, out),
+                    Method::REFRESH => self.refresh(now, &msg, reply, relays, out),
+                    Method::CREATE_PERMISSION => self.create_permission(now, &msg, reply, out),
+                    Method::CHANNEL_BIND => self.channel_bind(now, &msg, reply, out),
+                    _ => self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {}),
+                }
+            }
+            Class::Indication => {
+                if msg.method() == Method::SEND && !self.cfg.stun_only {
+                    self.send_indication(now, local, from, &msg, out);
+                }
+            }
+            // Answers sent to a server are not ours to handle.
+            Class::Success | Class::Error => {}
+        }
+    }
+
+    /// A datagram from `from` arrived on relay socket `relay`.
+    pub fn handle_peer_datagram(&mut self, now: Now, relay: RelayId, from: SocketAddr, data: &[u8], out: &mut Outputs) {
+        self.peer_data(now, relay, from, data, out);
+    }
+
+    /// The earliest time [`Server::handle_timeouts`] has work to do.
+    pub fn next_timeout(&self) -> Option<u64> {
+        self.timers.next()
+    }
+
+    /// Expire allocations, permissions and channels that are due.
+    pub fn handle_timeouts(&mut self, now: Now, relays: &mut dyn RelayProvider) {
+        while let Some((deadline, slot)) = self.timers.pop_due(now.ms) {
+            let Some(a) = self.allocs.get_mut(slot) else { continue };
+            if a.timer_at != deadline {
+                continue; // superseded entry
+            }
+            if a.expires_ms <= now.ms {
+                self.remove_allocation(slot, relays, "allocation timeout");
+                continue;
+            }
+            a.sweep(now.ms);
+            let next = a.next_deadline();
+            a.timer_at = next;
+            self.timers.arm(next, slot);
+        }
+    }
+
+    /// Remove every allocation (server shutdown).
+    pub fn shutdown(&mut self, relays: &mut dyn RelayProvider) {
+        let slots: Vec<usize> = self.allocs.iter().map(|(s, _)| s).collect();
+        for s in slots {
+            self.remove_allocation(s, relays, "server shutdown");
+        }
+    }
+
+    /// Re-arm the allocation's timer if its next deadline moved earlier.
+    pub(crate) fn rearm(&mut self, slot: usize) {
+        if let Some(a) = self.allocs.get_mut(slot) {
+            let next = a.next_deadline();
+            if next != a.timer_at {
+                a.timer_at = next;
+                self.timers.arm(next, slot);
+            }
+        }
+    }
+
+    pub(crate) fn remove_allocation(&mut self, slot: usize, relays: &mut dyn RelayProvider, reason: &str) {
+        if !self.allocs.contains(slot) {
+            return;
+        }
+        let a = self.allocs.remove(slot);
+        self.by_client.remove(&(a.client, a.local));
+        self.by_relay.remove(&a.relay);
+        relays.release_relay(a.relay);
+        self.stats.allocations_deleted += 1;
+        let sid = a.session_id;
+        let (c, p) = (a.client_usage, a.peer_usage);
+        tracing::info!(
+            "session {sid:018}: usage: realm=<{}>, username=<{}>, rp={}, rb={}, sp={}, sb={}",
+            a.realm, a.username, c.rp, c.rb, c.sp, c.sb
+        );
+        tracing::info!(
+            "session {sid:018}: peer usage: realm=<{}>, username=<{}>, rp={}, rb={}, sp={}, sb={}",
+            a.realm, a.username, p.rp, p.rb, p.sp, p.sb
+        );
+        tracing::info!(
+            "session {sid:018}: closed (2nd stage), user <{}> realm <{}> origin <>, local {}, remote {}, reason: {reason}",
+            a.username, a.realm, a.local, a.client
+        );
+        tracing::info!("session {sid:018}: delete: realm=<{}>, username=<{}>", a.realm, a.username);
+    }
+
+    pub(crate) fn new_session_id(&mut self) -> u64 {
+        self.next_session += 1;
+        (u64::from(self.thread_index) + 1) * 1_000_000_000_000_000 + self.next_session
+    }
+
+    fn drop_invalid(&mut self, from: SocketAddr, why: &str) {
+        self.stats.dropped_invalid += 1;
+        if self.cfg.drop_invalid_packets_log {
+            tracing::info!("dropping invalid packet from {from}: {why}");
+        }
+    }
+
+    // ----- answers -----
+
+    /// Write a success answer: `attrs`, then SOFTWARE, MESSAGE-INTEGRITY (when
+    /// `key`), FINGERPRINT (when asked).
+    pub(crate) fn success(&self, out: &mut Outputs, reply: Reply, key: Option<&[u8]>, attrs: impl FnOnce(&mut MessageBuilder)) {
+        self.answer(out, reply, Class::Success, key, attrs);
+    }
+
+    /// Write an error answer with ERROR-CODE first.
+    pub(crate) fn error(
+        &self,
+        out: &mut Outputs,
+        reply: Reply,
+        code: ErrorCode,
+        key: Option<&[u8]>,
+        attrs: impl FnOnce(&mut MessageBuilder),
+    ) {
+        if self.cfg.verbose {
+            tracing::info!("incoming packet {} processed, error {}: {}", reply.method.name(), code.0, code.reason());
+        }
+        self.answer(out, reply, Class::Error, key, |b| {
+            b.add_error_code(code.0, code.reason());
+            attrs(b);
+        });
+    }
+
+    fn answer(&self, out: &mut Outputs, reply: Reply, class: Class, key: Option<&[u8]>, attrs: impl FnOnce(&mut MessageBuilder)) {
+        let mut b = MessageBuilder::new(&mut out.buf, MessageType::new(reply.method, class), reply.tid);
+        attrs(&mut b);
+        if let Some(sw) = &self.cfg.software {
+            b.add_raw(AttrType::SOFTWARE, sw.as_bytes());
+        }
+        if let Some(k) = key {
+            b.add_integrity(k);
+        }
+        if reply.fingerprint {
+            b.add_fingerprint();
+        }
+        let range = b.finish();
+        out.push(reply.dest, range);
+    }
+
+    // ----- authentication -----
+
+    /// Check a request's long-term credentials. On failure the answer (400, 401
+    /// or 438) is already queued and `None` returned. Creates no state.
+    pub(crate) fn authenticate(&mut self, now: Now, msg: &Message, reply: Reply, out: &mut Outputs) -> Option<AuthInfo> {
+        let cfg = Arc::clone(&self.cfg);
+        if let AuthMode::NoAuth = cfg.credentials.mode {
+            let username = match msg.str_attr(AttrType::USERNAME) {
+                Some(Ok(u)) => u.to_string(),
+                _ => String::new(),
+            };
+            return Some(AuthInfo { username, realm: cfg.credentials.realm.clone(), key: None });
+        }
+        let client = match reply.dest {
+            Dest::Client { to, .. } => to,
+            Dest::Peer { to, .. } => to,
+        };
+        if msg.get(AttrType::MESSAGE_INTEGRITY).is_none() {
+            self.challenge(now, client, ErrorCode::UNAUTHORIZED, reply, out);
+            return None;
+        }
+        let fields = (msg.str_attr(AttrType::USERNAME), msg.str_attr(AttrType::REALM), msg.str_attr(AttrType::NONCE));
+        let (username, realm, nonce) = match fields {
+            (Some(Ok(u)), Some(Ok(r)), Some(Ok(n))) => (u, r, n),
+            _ => {
+                self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
+                return None;
+            }
+        };
+        match cfg.nonce.check(nonce, client, now.unix) {
+            NonceCheck::Valid => {}
+            NonceCheck::Stale | NonceCheck::Invalid => {
+                self.challenge(now, client, ErrorCode::STALE_NONCE, reply, out);
+                return None;
+            }
+        }
+        match cfg.credentials.lookup(username, realm, now.unix) {
+            KeyLookup::Found(keys) => {
+                if let Some(key) = keys.iter().find(|k| msg.check_integrity(&k[..])) {
+                    return Some(AuthInfo { username: username.to_string(), realm: realm.to_string(), key: Some(*key) });
+                }
+                tracing::info!("check_stun_auth: user <{username}> realm <{realm}>: wrong message integrity");
+            }
+            KeyLookup::Expired => {
+                tracing::info!("check_stun_auth: user <{username}>: REST API credentials expired");
+            }
+            KeyLookup::Unknown => {
+                tracing::error!("check_stun_auth: Cannot find credentials of user <{username}>");
+            }
+        }
+        self.challenge(now, client, ErrorCode::UNAUTHORIZED, reply, out);
+        None
+    }
+
+    /// 401 or 438 with REALM and a fresh NONCE.
+    fn challenge(&mut self, now: Now, client: SocketAddr, code: ErrorCode, reply: Reply, out: &mut Outputs) {
+        self.stats.unauthorized += 1;
+        let nonce = self.cfg.nonce.issue(client, now.unix);
+        let realm = self.cfg.credentials.realm.clone();
+        self.error(out, reply, code, None, |b| {
+            b.add_raw(AttrType::REALM, realm.as_bytes());
+            b.add_raw(AttrType::NONCE, nonce.as_bytes());
+        });
+    }
+
+    /// Family of a relay for a peer address check (443 on mismatch).
+    pub(crate) fn family_of(addr: SocketAddr) -> Family {
+        Family::of(addr.ip())
+    }
+}

@@ -2,7 +2,13 @@
 //! shared secrets (`--static-auth-secret`), and which key(s) may have signed a
 //! request. Database lookups come later through the same [`KeyLookup`] answer.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use sha1::Sha1;
 
 /// The credential mechanism in force.
 #[derive(Debug, Clone)]
@@ -14,7 +20,10 @@ pub enum AuthMode {
     LongTerm { users: HashMap<String, [u8; 16]> },
     /// `--use-auth-secret`: REST API time-limited credentials. Static users are
     /// not consulted (as coturn).
-    RestSecret { secrets: Vec<String>, separator: char },
+    RestSecret {
+        secrets: Vec<String>,
+        separator: char,
+    },
 }
 
 /// Result of asking which keys may have signed a request from `username`.
@@ -41,18 +50,335 @@ impl Credentials {
     /// REST: the expiry is the numeric part of `expiry[sep user]` or
     /// `user sep expiry`; valid while expiry >= now_unix; the password is
     /// base64(HMAC-SHA1(secret, username)) and the key MD5(user:realm:password).
+    ///
+    /// `NoAuth`: the caller never asks (there is nothing to verify); should it
+    /// ask anyway the answer is `Unknown`, so a wiring mistake fails closed.
+    /// A REALM other than the default realm is `Unknown` in every mode (there
+    /// are no per-realm users or secrets without a database).
     pub fn lookup(&self, username: &str, realm: &str, now_unix: u64) -> KeyLookup {
-        todo!()
+        match &self.mode {
+            AuthMode::NoAuth => KeyLookup::Unknown,
+            AuthMode::LongTerm { users } => {
+                if realm != self.realm {
+                    return KeyLookup::Unknown;
+                }
+                match users.get(username) {
+                    Some(key) => KeyLookup::Found(vec![*key]),
+                    None => KeyLookup::Unknown,
+                }
+            }
+            AuthMode::RestSecret { secrets, separator } => {
+                if realm != self.realm || secrets.is_empty() {
+                    return KeyLookup::Unknown;
+                }
+                match rest_expiry(username, *separator) {
+                    Some(expiry) if expiry >= now_unix => KeyLookup::Found(
+                        secrets
+                            .iter()
+                            .map(|s| long_term_key(username, realm, &rest_password(s, username)))
+                            .collect(),
+                    ),
+                    _ => KeyLookup::Expired,
+                }
+            }
+        }
     }
 }
 
 /// Parse a `--user` value: `name:password` or `name:0x<32 hex key>`, giving the
 /// username and its long-term key for `realm`. Error text is for the operator.
+///
+/// The split is at the FIRST colon: a username cannot contain one (it separates
+/// the MD5 input fields) while a password may. A key is recognised by a literal
+/// lowercase `0x` prefix (as coturn); its 32 hex digits may be of either case.
+/// An empty password is accepted (coturn does), only an empty name is refused.
 pub fn parse_user_spec(spec: &str, realm: &str) -> Result<(String, [u8; 16]), String> {
-    todo!()
+    let (name, secret) = spec.split_once(':').ok_or_else(|| {
+        format!("bad user '{spec}': expected name:password or name:0x<32 hex key>")
+    })?;
+    if name.is_empty() {
+        return Err(format!("bad user '{spec}': empty user name"));
+    }
+    let key = match secret.strip_prefix("0x") {
+        Some(hex) => parse_key_hex(hex).ok_or_else(|| {
+            format!("bad user '{name}': key after 0x must be exactly 32 hex digits")
+        })?,
+        None => long_term_key(name, realm, secret),
+    };
+    Ok((name.to_string(), key))
+}
+
+/// A 16-byte key from 32 hex digits (either case); `None` otherwise.
+pub fn parse_key_hex(hex: &str) -> Option<[u8; 16]> {
+    let b = hex.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let mut key = [0u8; 16];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        key[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+    }
+    Some(key)
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The RFC 5389 long-term key MD5(username ":" realm ":" password), each part
+/// SASLprep'd first so that equivalent Unicode spellings give the same key. A
+/// string SASLprep rejects (e.g. one with prohibited characters) is used as is:
+/// refusing would lock out an operator's existing user, and the client side
+/// (which prepares the same way or not at all) decides whether it matches.
+pub fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
+    let mut h = Md5::new();
+    h.update(prep(username).as_bytes());
+    h.update(b":");
+    h.update(prep(realm).as_bytes());
+    h.update(b":");
+    h.update(prep(password).as_bytes());
+    h.finalize().into()
+}
+
+fn prep(s: &str) -> Cow<'_, str> {
+    stringprep::saslprep(s).unwrap_or(Cow::Borrowed(s))
+}
+
+/// The expiry (unix seconds) of a REST API username: `<expiry>`,
+/// `<expiry><sep><user>`, or `<user><sep><expiry>`. When the part before the
+/// first separator is not a number the timestamp is taken after the LAST
+/// separator, so user ids that themselves contain the separator still work.
+/// `None` when no number is found where one must be (the caller answers 401).
+pub fn rest_expiry(username: &str, separator: char) -> Option<u64> {
+    match username.split_once(separator) {
+        None => parse_unix(username),
+        Some((before, _)) => parse_unix(before).or_else(|| {
+            username
+                .rsplit_once(separator)
+                .and_then(|(_, after)| parse_unix(after))
+        }),
+    }
+}
+
+/// Plain decimal digits only (no sign, no spaces); overflow is unparsable.
+fn parse_unix(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// REST API password for a username: base64(HMAC-SHA1(secret, username)).
 pub fn rest_password(secret: &str, username: &str) -> String {
-    todo!()
+    let mut m = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    m.update(username.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // fixed test inputs: a panic is the failure report
+mod tests {
+    use super::*;
+
+    fn hex(k: &[u8; 16]) -> String {
+        k.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    const NOW: u64 = 1_600_000_000;
+
+    #[test]
+    fn reference_long_term_key() {
+        let k = long_term_key("ninefingers", "north.gov", "youhavetoberealistic");
+        assert_eq!(hex(&k), "bc807ee29df3c9ffa736523fb2c4e8ee");
+    }
+
+    #[test]
+    fn user_spec_password() {
+        let (n, k) = parse_user_spec("ninefingers:youhavetoberealistic", "north.gov").unwrap();
+        assert_eq!(n, "ninefingers");
+        assert_eq!(hex(&k), "bc807ee29df3c9ffa736523fb2c4e8ee");
+    }
+
+    #[test]
+    fn user_spec_password_with_colons() {
+        // Split at the first colon: the password is "pa:ss:word".
+        let (n, k) = parse_user_spec("bob:pa:ss:word", "north.gov").unwrap();
+        assert_eq!(n, "bob");
+        assert_eq!(hex(&k), "fa854f873f22ca55bf3298c26dcc331c");
+    }
+
+    #[test]
+    fn user_spec_hex_key_any_case() {
+        let (n, k) =
+            parse_user_spec("ninefingers:0xBC807EE29df3c9ffa736523fb2c4e8ee", "ignored").unwrap();
+        assert_eq!(n, "ninefingers");
+        assert_eq!(hex(&k), "bc807ee29df3c9ffa736523fb2c4e8ee");
+    }
+
+    #[test]
+    fn user_spec_errors() {
+        assert!(parse_user_spec("nocolon", "r")
+            .unwrap_err()
+            .contains("nocolon"));
+        assert!(parse_user_spec(":pw", "r").unwrap_err().contains("empty"));
+        assert!(parse_user_spec("", "r").is_err());
+        assert!(parse_user_spec("a:0x1234", "r").is_err());
+        assert!(parse_user_spec("a:0x", "r").is_err());
+        assert!(parse_user_spec("a:0xbc807ee29df3c9ffa736523fb2c4e8ee00", "r").is_err());
+        assert!(parse_user_spec("a:0xzz807ee29df3c9ffa736523fb2c4e8ee", "r").is_err());
+        // 32 bytes but multi-byte UTF-8: refused, no panic.
+        assert!(parse_user_spec("a:0xéééééééééééééééé", "r").is_err());
+    }
+
+    #[test]
+    fn empty_password_allowed() {
+        let (_, k) = parse_user_spec("a:", "r").unwrap();
+        assert_eq!(k, long_term_key("a", "r", ""));
+    }
+
+    #[test]
+    fn saslprep_applied() {
+        // SOFT HYPHEN maps to nothing; U+00AA normalises (NFKC) to "a".
+        assert_eq!(
+            long_term_key("user", "realm", "I\u{00AD}X"),
+            long_term_key("user", "realm", "IX")
+        );
+        assert_eq!(
+            long_term_key("\u{00AA}", "realm", "pw"),
+            long_term_key("a", "realm", "pw")
+        );
+        // Prohibited character (U+0007): used raw rather than rejected.
+        let raw = {
+            let mut h = Md5::new();
+            h.update(b"u:r:\x07");
+            let k: [u8; 16] = h.finalize().into();
+            k
+        };
+        assert_eq!(long_term_key("u", "r", "\u{0007}"), raw);
+    }
+
+    #[test]
+    fn rest_password_reference() {
+        // python3: base64.b64encode(hmac.new(b'secret', b'1700000000:alice', hashlib.sha1).digest())
+        assert_eq!(
+            rest_password("secret", "1700000000:alice"),
+            "d8soP47RbdIKLDUOpnJPVQyq5Ts="
+        );
+    }
+
+    fn rest(secrets: &[&str]) -> Credentials {
+        Credentials {
+            mode: AuthMode::RestSecret {
+                secrets: secrets.iter().map(|s| s.to_string()).collect(),
+                separator: ':',
+            },
+            realm: "north.gov".into(),
+        }
+    }
+
+    #[test]
+    fn rest_lookup_reference_keys() {
+        // python3: md5(b'1700000000:alice:north.gov:' + password)
+        let c = rest(&["secret", "other"]);
+        match c.lookup("1700000000:alice", "north.gov", NOW) {
+            KeyLookup::Found(keys) => {
+                assert_eq!(keys.len(), 2);
+                assert_eq!(hex(&keys[0]), "51f7def84167408030045d606565c019");
+                assert_eq!(hex(&keys[1]), "69572c877d3ce58f1356efdadca3a2f2");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rest_expiry_forms() {
+        assert_eq!(rest_expiry("1700000000", ':'), Some(1_700_000_000));
+        assert_eq!(rest_expiry("1700000000:alice", ':'), Some(1_700_000_000));
+        assert_eq!(rest_expiry("alice:1700000000", ':'), Some(1_700_000_000));
+        // Non-numeric first part: timestamp after the LAST separator.
+        assert_eq!(rest_expiry("al:ice:1700000000", ':'), Some(1_700_000_000));
+        assert_eq!(rest_expiry("1700000000:al:ice", ':'), Some(1_700_000_000));
+        assert_eq!(rest_expiry("alice-1700000000", '-'), Some(1_700_000_000));
+        assert_eq!(rest_expiry("alice", ':'), None);
+        assert_eq!(rest_expiry("", ':'), None);
+        assert_eq!(rest_expiry(":", ':'), None);
+        assert_eq!(rest_expiry("alice:", ':'), None);
+        assert_eq!(rest_expiry("alice:17x", ':'), None);
+        assert_eq!(rest_expiry("-5", ':'), None);
+        assert_eq!(rest_expiry("+5", ':'), None);
+        assert_eq!(rest_expiry("99999999999999999999999", ':'), None);
+    }
+
+    #[test]
+    fn rest_lookup_expiry() {
+        let c = rest(&["secret"]);
+        assert!(matches!(
+            c.lookup("1600000000:alice", "north.gov", NOW),
+            KeyLookup::Found(_)
+        ));
+        assert_eq!(
+            c.lookup("1599999999:alice", "north.gov", NOW),
+            KeyLookup::Expired
+        );
+        assert!(matches!(
+            c.lookup("alice:1600000001", "north.gov", NOW),
+            KeyLookup::Found(_)
+        ));
+        assert!(matches!(
+            c.lookup("1600000001", "north.gov", NOW),
+            KeyLookup::Found(_)
+        ));
+        assert_eq!(c.lookup("alice", "north.gov", NOW), KeyLookup::Expired);
+        assert_eq!(c.lookup("", "north.gov", NOW), KeyLookup::Expired);
+    }
+
+    #[test]
+    fn rest_lookup_other_realm_or_no_secret() {
+        assert_eq!(
+            rest(&["secret"]).lookup("1700000000:alice", "south.gov", NOW),
+            KeyLookup::Unknown
+        );
+        assert_eq!(
+            rest(&[]).lookup("1700000000:alice", "north.gov", NOW),
+            KeyLookup::Unknown
+        );
+    }
+
+    #[test]
+    fn long_term_lookup() {
+        let (n, k) = parse_user_spec("ninefingers:youhavetoberealistic", "north.gov").unwrap();
+        let c = Credentials {
+            mode: AuthMode::LongTerm {
+                users: HashMap::from([(n, k)]),
+            },
+            realm: "north.gov".into(),
+        };
+        assert_eq!(
+            c.lookup("ninefingers", "north.gov", NOW),
+            KeyLookup::Found(vec![k])
+        );
+        assert_eq!(
+            c.lookup("ninefingers", "south.gov", NOW),
+            KeyLookup::Unknown
+        );
+        assert_eq!(
+            c.lookup("eightfingers", "north.gov", NOW),
+            KeyLookup::Unknown
+        );
+    }
+
+    #[test]
+    fn no_auth_lookup_fails_closed() {
+        let c = Credentials {
+            mode: AuthMode::NoAuth,
+            realm: "north.gov".into(),
+        };
+        assert_eq!(c.lookup("anyone", "north.gov", NOW), KeyLookup::Unknown);
+    }
 }

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod core;
+pub mod daemon;
 pub mod logging;
 pub mod process;
 pub mod relay;

@@ -1,10 +1,6 @@
+//! `turnserver`: the coturn-compatible TURN/STUN server binary.
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    match turnserver::config::parse_args(&args) {
-        Ok(_) => {}
-        Err(e) => {
-            eprintln!("{}", e.message);
-            std::process::exit(e.exit_code);
-        }
-    }
+    std::process::exit(turnserver::daemon::run(&args));
 }

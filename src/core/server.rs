@@ -143,6 +143,10 @@ impl Server {
         }
     }
 
+    pub fn thread_index(&self) -> u32 {
+        self.thread_index
+    }
+
     pub fn config(&self) -> &CoreConfig {
         &self.cfg
     }

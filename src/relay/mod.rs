@@ -1,1 +1,107 @@
 //! The I/O layer: per-core relay threads, each owning its sockets and sessions.
+//!
+//! [`RelayPlan`] turns the configuration into concrete addresses; [`start`]
+//! binds every socket (so bind errors surface before the server reports ready)
+//! and spawns one thread per relay thread.
+
+pub mod ports;
+pub mod provider;
+pub mod sockets;
+pub mod thread;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use mio::Waker;
+
+use crate::core::CoreConfig;
+use ports::PortPool;
+use provider::RelayAddressing;
+use thread::{Clock, RelayThread, ThreadSetup};
+
+/// Concrete addresses and counts derived from the configuration.
+#[derive(Debug, Clone)]
+pub struct RelayPlan {
+    /// UDP listener addresses (ip:port); each thread binds one socket per entry.
+    pub udp_listeners: Vec<SocketAddr>,
+    pub relay_ips: Vec<IpAddr>,
+    pub external: Vec<(IpAddr, Option<IpAddr>)>,
+    pub min_port: u16,
+    pub max_port: u16,
+    pub threads: usize,
+    pub sock_buf_size: usize,
+}
+
+/// Relay threads number: `-m` if given (0 = one thread), else the CPU count
+/// (`--cpus` overrides detection) with coturn's floor of 2 and cap of 128.
+pub fn thread_count(relay_threads: Option<usize>, cpus: Option<usize>) -> usize {
+    match relay_threads {
+        Some(0) => 1,
+        Some(n) => n.min(128),
+        None => {
+            let detected = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            cpus.unwrap_or(detected).clamp(2, 128)
+        }
+    }
+}
+
+/// Running relay threads.
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    wakers: Vec<Arc<Waker>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Ask every thread to stop, and wait for them (each closes its sessions).
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        for w in &self.wakers {
+            let _ = w.wake();
+        }
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Bind every listener socket for every thread, then spawn the threads.
+pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>) -> anyhow::Result<Running> {
+    let pools = plan.relay_ips.iter().map(|&ip| Arc::new(PortPool::new(ip, plan.min_port, plan.max_port))).collect();
+    let addressing = Arc::new(RelayAddressing::new(pools, plan.external.clone(), plan.sock_buf_size));
+    let clock = Clock::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut prepared = Vec::new();
+    for index in 0..plan.threads {
+        let mut listeners = Vec::new();
+        for &addr in &plan.udp_listeners {
+            let s = sockets::udp_listener(addr, plan.sock_buf_size)
+                .with_context(|| format!("Cannot bind UDP listener socket to addr {addr}"))?;
+            listeners.push(s);
+        }
+        let t = RelayThread::new(ThreadSetup {
+            index: index as u32,
+            core: Arc::clone(&core),
+            addressing: Arc::clone(&addressing),
+            listeners,
+            clock,
+            stop: Arc::clone(&stop),
+        })?;
+        prepared.push(t);
+    }
+    for addr in &plan.udp_listeners {
+        let fam = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+        tracing::info!("{fam}. UDP listener opened on: {addr}");
+    }
+    let mut wakers = Vec::new();
+    let mut handles = Vec::new();
+    for (i, t) in prepared.into_iter().enumerate() {
+        wakers.push(t.waker());
+        let h = std::thread::Builder::new().name(format!("relay-{i}")).spawn(move || t.run())?;
+        handles.push(h);
+    }
+    Ok(Running { stop, wakers, handles })
+}

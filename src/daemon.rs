@@ -1,0 +1,205 @@
+//! The daemon shell: turns a parsed [`Config`] into a running server, prints
+//! coturn's startup lines, waits for signals and shuts down cleanly. The
+//! binary is a thin wrapper around [`run`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+
+use crate::config::{self, Command, Config};
+use crate::core::credentials::{parse_user_spec, AuthMode, Credentials};
+use crate::core::nonce::NonceGen;
+use crate::core::peer_policy::{IpRange, PeerPolicy};
+use crate::core::CoreConfig;
+use crate::logging::{self, LogOptions};
+use crate::relay::{self, sockets, RelayPlan};
+use crate::{process, VERSION};
+
+/// Exit code for fatal start-up errors (coturn exits with 1 or -1 for these).
+const EXIT_FATAL: i32 = 1;
+
+/// Run the server with this argv; returns the process exit code.
+pub fn run(args: &[String]) -> i32 {
+    let cfg = match config::parse_args(args) {
+        Ok(Command::Print(text)) => {
+            println!("{text}");
+            return 0;
+        }
+        Ok(Command::Run(cfg)) => cfg,
+        Err(e) => {
+            eprintln!("{}", e.message);
+            return e.exit_code;
+        }
+    };
+    if cfg.daemon {
+        if let Err(e) = process::daemonize() {
+            eprintln!("Cannot start daemon process: {e}");
+            return EXIT_FATAL;
+        }
+    }
+    let log = match logging::init(&LogOptions::from_config(&cfg)) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("Cannot open log: {e:#}");
+            return EXIT_FATAL;
+        }
+    };
+    match serve(&cfg, &log) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("{e:#}");
+            EXIT_FATAL
+        }
+    }
+}
+
+/// Build the core's settings from the configuration.
+pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
+    let realm = cfg.realm.clone();
+    let mode = if cfg.use_auth_secret || !cfg.static_auth_secrets.is_empty() {
+        AuthMode::RestSecret { secrets: cfg.static_auth_secrets.clone(), separator: cfg.rest_api_separator }
+    } else if cfg.lt_cred_mech || !cfg.users.is_empty() {
+        let mut users = std::collections::HashMap::new();
+        for spec in &cfg.users {
+            let (name, key) = parse_user_spec(spec, &realm).map_err(|e| anyhow!("Wrong user account: {e}"))?;
+            users.insert(name, key);
+        }
+        AuthMode::LongTerm { users }
+    } else {
+        AuthMode::NoAuth
+    };
+    let parse_ranges = |list: &[String]| -> anyhow::Result<Vec<IpRange>> {
+        list.iter().map(|s| s.parse::<IpRange>().map_err(|e| anyhow!("{e}"))).collect()
+    };
+    let peers = PeerPolicy {
+        allow_loopback: cfg.allow_loopback_peers,
+        no_multicast: cfg.no_multicast_peers,
+        allowed: parse_ranges(&cfg.allowed_peer_ips)?,
+        denied: parse_ranges(&cfg.denied_peer_ips)?,
+    };
+    let mut core = CoreConfig::new(
+        Credentials { mode, realm },
+        NonceGen::new(cfg.stateless_nonce_secret.as_deref(), cfg.stale_nonce),
+    );
+    core.peers = peers;
+    core.max_allocate_lifetime = cfg.max_allocate_lifetime;
+    core.permission_lifetime = cfg.permission_lifetime;
+    core.channel_lifetime = cfg.channel_lifetime;
+    core.fingerprint = cfg.fingerprint;
+    core.software = cfg.software_attribute.then(|| format!("turnserver-rs-{VERSION}"));
+    core.stun_backward_compatibility = cfg.stun_backward_compatibility;
+    core.rfc3489_compatibility = cfg.rfc3489_compatibility;
+    core.rfc5766_channel_numbers = cfg.rfc5766_channel_numbers;
+    core.drop_invalid_packets_log = cfg.drop_invalid_packets_log;
+    core.no_udp_relay = cfg.no_udp_relay;
+    core.stun_only = cfg.stun_only;
+    core.no_stun = cfg.no_stun;
+    core.secure_stun = cfg.secure_stun;
+    core.default_family = cfg.allocation_default_address_family;
+    core.verbose = cfg.verbose || cfg.very_verbose;
+    Ok(core)
+}
+
+/// Listener and relay addresses, ports and thread count.
+pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr]) -> anyhow::Result<RelayPlan> {
+    let listen_ips: Vec<IpAddr> = if cfg.listening_ips.is_empty() { local_addrs.to_vec() } else { cfg.listening_ips.clone() };
+    let relay_ips: Vec<IpAddr> = if !cfg.relay_ips.is_empty() {
+        cfg.relay_ips.clone()
+    } else {
+        listen_ips.iter().copied().filter(|ip| !ip.is_unspecified()).collect()
+    };
+    if relay_ips.is_empty() {
+        return Err(anyhow!("You must specify the relay address(es)"));
+    }
+    let mut udp_listeners = Vec::new();
+    if !cfg.no_udp {
+        for &ip in &listen_ips {
+            udp_listeners.push(SocketAddr::new(ip, cfg.listening_port));
+        }
+    }
+    if udp_listeners.is_empty() {
+        return Err(anyhow!("You must specify at least one listener (UDP listeners are disabled and TCP/TLS listeners are not available yet)"));
+    }
+    Ok(RelayPlan {
+        udp_listeners,
+        relay_ips,
+        external: cfg.external_ips.clone(),
+        min_port: cfg.min_port,
+        max_port: cfg.max_port,
+        threads: relay::thread_count(cfg.relay_threads, cfg.cpus),
+        sock_buf_size: cfg.sock_buf_size,
+    })
+}
+
+fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
+    tracing::info!("System cpu num is {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    tracing::info!("turnserver-rs {VERSION}: RFC 3489/5389/5766/5780/6062/6156 STUN/TURN Server");
+    if let Some(f) = &cfg.config_file {
+        tracing::info!("Config file found: {}", f.display());
+    }
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    for opt in &cfg.unsupported {
+        tracing::warn!("option {opt} is not supported yet and is ignored");
+    }
+    let core = core_config(cfg)?;
+    match &core.credentials.mode {
+        AuthMode::NoAuth => tracing::info!("Authentication: none (anonymous TURN)"),
+        AuthMode::LongTerm { users } => tracing::info!("Authentication: long-term credentials, {} static user(s)", users.len()),
+        AuthMode::RestSecret { secrets, .. } => {
+            tracing::info!("Authentication: TURN REST API, {} shared secret(s)", secrets.len())
+        }
+    }
+    tracing::info!("Default realm: {}", cfg.realm);
+    let locals = sockets::local_addresses();
+    let plan = relay_plan(cfg, &locals)?;
+    for l in &plan.udp_listeners {
+        tracing::info!("Listener address to use: {}", l.ip());
+    }
+    for r in &plan.relay_ips {
+        tracing::info!("Relay address to use: {r}");
+    }
+    let nofile = process::raise_nofile_limit();
+    tracing::info!("Max number of open files/sockets allowed for this process: {nofile}");
+    tracing::info!("Due to the open files/sockets limitation, max supported number of TURN Sessions possible is: {} (approximately)", nofile / 2);
+    let running = relay::start(&plan, Arc::new(core)).context("Cannot start relay threads")?;
+    tracing::info!("Total relay threads: {}", plan.threads);
+    // coturn's load-test scripts wait for this line.
+    tracing::info!("Total auth threads: 0");
+    let pidfile = process::write_pidfile(cfg.pidfile.as_deref());
+    wait_for_stop(log);
+    tracing::info!("Terminating: stopping relay threads");
+    running.stop();
+    if let Some(p) = pidfile {
+        process::remove_pidfile(&p);
+    }
+    tracing::info!("turnserver stopped");
+    Ok(())
+}
+
+/// Block until SIGTERM or SIGINT; SIGHUP reopens the log meanwhile.
+fn wait_for_stop(log: &logging::LogHandle) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install signal handlers: {e}");
+            return;
+        }
+    };
+    for sig in signals.forever() {
+        match sig {
+            SIGHUP => {
+                tracing::info!("SIGHUP: reopening the log file");
+                log.reopen();
+            }
+            _ => {
+                tracing::info!("Terminating on signal {sig}");
+                return;
+            }
+        }
+    }
+}

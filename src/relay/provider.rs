@@ -1,0 +1,164 @@
+//! The relay sockets of one thread: the I/O side of [`RelayProvider`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+use slab::Slab;
+
+use super::ports::PortPool;
+use super::sockets;
+use crate::core::{Family, PortRequest, RelayBinding, RelayError, RelayId, RelayProvider, RelayRequest};
+
+/// mio tokens at and above this value are relay sockets (token - base = slab key).
+pub const RELAY_TOKEN_BASE: usize = 1 << 20;
+
+/// How relay addresses are chosen and advertised; shared by all threads.
+#[derive(Debug)]
+pub struct RelayAddressing {
+    pub pools: Vec<Arc<PortPool>>,
+    /// `--external-ip` pairs (public, private); a `None` private applies to
+    /// every non-loopback relay IP of that family.
+    pub external: Vec<(IpAddr, Option<IpAddr>)>,
+    pub sock_buf_size: usize,
+    /// Round-robin cursor over relay IPs of a family.
+    rr: AtomicUsize,
+}
+
+impl RelayAddressing {
+    pub fn new(pools: Vec<Arc<PortPool>>, external: Vec<(IpAddr, Option<IpAddr>)>, sock_buf_size: usize) -> Self {
+        RelayAddressing { pools, external, sock_buf_size, rr: AtomicUsize::new(0) }
+    }
+
+    /// The address to put in XOR-RELAYED-ADDRESS for a relay bound to `local`.
+    pub fn advertise(&self, local: SocketAddr) -> SocketAddr {
+        let ip = local.ip();
+        for &(public, private) in &self.external {
+            match private {
+                Some(p) if p == ip => return SocketAddr::new(public, local.port()),
+                None if Family::of(public) == Family::of(ip) && !ip.is_loopback() => {
+                    return SocketAddr::new(public, local.port())
+                }
+                _ => {}
+            }
+        }
+        local
+    }
+
+    /// The pool to use for a client: the relay IP equal to the listener address
+    /// it reached when that is a relay IP, else round robin over the family.
+    fn pick(&self, family: Family, prefer: IpAddr) -> Option<&Arc<PortPool>> {
+        if let Some(p) = self.pools.iter().find(|p| p.ip == prefer) {
+            return Some(p);
+        }
+        let of_family: Vec<&Arc<PortPool>> = self.pools.iter().filter(|p| Family::of(p.ip) == family).collect();
+        if of_family.is_empty() {
+            return None;
+        }
+        let i = self.rr.fetch_add(1, Ordering::Relaxed) % of_family.len();
+        Some(of_family[i])
+    }
+
+    pub fn supports(&self, family: Family) -> bool {
+        self.pools.iter().any(|p| Family::of(p.ip) == family)
+    }
+}
+
+pub struct RelaySocket {
+    pub socket: UdpSocket,
+    pub local: SocketAddr,
+    pool: Arc<PortPool>,
+}
+
+/// One thread's relay sockets, registered in that thread's poll.
+pub struct ThreadRelays {
+    pub sockets: Slab<RelaySocket>,
+    registry: Registry,
+    addressing: Arc<RelayAddressing>,
+    /// Monotonic ms, set by the loop before each batch (reservation expiry).
+    pub now_ms: u64,
+}
+
+impl ThreadRelays {
+    pub fn new(registry: Registry, addressing: Arc<RelayAddressing>) -> Self {
+        ThreadRelays { sockets: Slab::new(), registry, addressing, now_ms: 0 }
+    }
+
+    fn register(&mut self, std_sock: std::net::UdpSocket, pool: Arc<PortPool>) -> Option<RelayId> {
+        let local = std_sock.local_addr().ok()?;
+        let mut socket = UdpSocket::from_std(std_sock);
+        let entry = self.sockets.vacant_entry();
+        let key = entry.key();
+        self.registry.register(&mut socket, Token(RELAY_TOKEN_BASE + key), Interest::READABLE).ok()?;
+        entry.insert(RelaySocket { socket, local, pool });
+        Some(RelayId(key as u32))
+    }
+}
+
+impl RelayProvider for ThreadRelays {
+    fn bind_relay(&mut self, req: RelayRequest) -> Result<RelayBinding, RelayError> {
+        let buf = self.addressing.sock_buf_size;
+        let df = req.dont_fragment;
+        let addressing = Arc::clone(&self.addressing);
+        let now = self.now_ms;
+        let (pool, port, sock, token) = match req.port {
+            PortRequest::Reserved(token) => {
+                let pool = addressing.pools.iter().find(|p| p.has_reservation(token)).ok_or(RelayError::BadToken)?;
+                let ip = pool.ip;
+                let (port, sock) = pool
+                    .take_reserved(now, token, |port| sockets::udp_relay(SocketAddr::new(ip, port), buf, df).ok())
+                    .ok_or(RelayError::NoPorts)?;
+                (Arc::clone(pool), port, sock, None)
+            }
+            other => {
+                let pool = addressing.pick(req.family, req.client.ip()).ok_or(RelayError::FamilyNotSupported)?;
+                // The preferred pool may be of the client's family but not the
+                // requested one: fall back to the family's pools.
+                let pool = if Family::of(pool.ip) == req.family {
+                    pool
+                } else {
+                    addressing
+                        .pools
+                        .iter()
+                        .find(|p| Family::of(p.ip) == req.family)
+                        .ok_or(RelayError::FamilyNotSupported)?
+                };
+                let ip = pool.ip;
+                let bind = |port: u16| sockets::udp_relay(SocketAddr::new(ip, port), buf, df).ok();
+                match other {
+                    PortRequest::Even { reserve_next } => {
+                        let (port, sock, token) = pool.take_even(now, reserve_next, bind).ok_or(RelayError::NoPorts)?;
+                        (Arc::clone(pool), port, sock, token)
+                    }
+                    _ => {
+                        let (port, sock) = pool.take_any(now, bind).ok_or(RelayError::NoPorts)?;
+                        (Arc::clone(pool), port, sock, None)
+                    }
+                }
+            }
+        };
+        let local = SocketAddr::new(pool.ip, port);
+        let Some(id) = self.register(sock, Arc::clone(&pool)) else {
+            pool.release(port);
+            return Err(RelayError::NoPorts);
+        };
+        Ok(RelayBinding { id, local, advertised: addressing.advertise(local), reservation_token: token })
+    }
+
+    fn release_relay(&mut self, id: RelayId) {
+        let key = id.0 as usize;
+        if self.sockets.contains(key) {
+            let mut s = self.sockets.remove(key);
+            let _ = self.registry.deregister(&mut s.socket);
+            let port = s.local.port();
+            drop(s.socket);
+            s.pool.release(port);
+        }
+    }
+
+    fn supports(&self, family: Family) -> bool {
+        self.addressing.supports(family)
+    }
+}

@@ -32,12 +32,8 @@ pub fn run(args: &[String]) -> i32 {
             return e.exit_code;
         }
     };
-    if cfg.daemon {
-        if let Err(e) = process::daemonize() {
-            eprintln!("Cannot start daemon process: {e}");
-            return EXIT_FATAL;
-        }
-    }
+    // The log is opened before daemonising so relative paths resolve against
+    // the directory the operator started us in.
     let log = match logging::init(&LogOptions::from_config(&cfg)) {
         Ok(h) => h,
         Err(e) => {
@@ -45,6 +41,12 @@ pub fn run(args: &[String]) -> i32 {
             return EXIT_FATAL;
         }
     };
+    if cfg.daemon {
+        if let Err(e) = process::daemonize() {
+            tracing::error!("Cannot start daemon process: {e}");
+            return EXIT_FATAL;
+        }
+    }
     match serve(&cfg, &log) {
         Ok(()) => 0,
         Err(e) => {

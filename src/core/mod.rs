@@ -21,3 +21,6 @@ pub use output::{Dest, Outputs, RelayId, Transmit};
 pub use provider::{Family, PortRequest, RelayBinding, RelayError, RelayProvider, RelayRequest};
 pub use server::{CoreConfig, Server, ServerStats};
 pub use time::Now;
+
+#[cfg(test)]
+mod tests;

@@ -236,11 +236,11 @@ mod tests {
         assert_eq!(p.free_ports(), 2);
         let (rport, _) = p.take_reserved(10, token, Some).unwrap();
         assert_eq!(rport, port + 1);
-        assert!(p.take_reserved(10, token, Some::<()>).is_none());
+        assert!(p.take_reserved(10, token, |_| Some(())).is_none());
         // A reservation not claimed in time comes back to the pool.
         let (_, _, t2) = p.take_even(0, true, Some).unwrap();
         assert_eq!(p.free_ports(), 0);
-        assert!(p.take_reserved(RESERVATION_MS + 1, t2.unwrap(), Some::<()>).is_none());
+        assert!(p.take_reserved(RESERVATION_MS + 1, t2.unwrap(), |_| Some(())).is_none());
         assert_eq!(p.free_ports(), 1);
     }
 }

@@ -547,3 +547,286 @@ fn decode_address(v: &[u8], xor: Option<&TransactionId>) -> Result<SocketAddr, P
         _ => Err(ParseError::BadAttribute),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stun::integrity::{long_term_key, long_term_key_sha256, short_term_key};
+    use crate::stun::test_vectors::*;
+    use sha2::{Digest, Sha256};
+
+    const TID: [u8; 12] = [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae];
+
+    fn flip(raw: &[u8], at: usize) -> Vec<u8> {
+        let mut v = raw.to_vec();
+        v[at] ^= 0x01;
+        v
+    }
+
+    #[test]
+    fn message_type_encoding() {
+        let cases = [
+            (Method::BINDING, Class::Request, 0x0001),
+            (Method::BINDING, Class::Success, 0x0101),
+            (Method::BINDING, Class::Error, 0x0111),
+            (Method::SEND, Class::Indication, 0x0016),
+            (Method::DATA, Class::Indication, 0x0017),
+            (Method::ALLOCATE, Class::Request, 0x0003),
+            (Method::ALLOCATE, Class::Success, 0x0103),
+            (Method::ALLOCATE, Class::Error, 0x0113),
+            (Method::REFRESH, Class::Request, 0x0004),
+            (Method::CHANNEL_BIND, Class::Request, 0x0009),
+            (Method::CONNECTION_ATTEMPT, Class::Indication, 0x001C),
+            (Method(0xFFF), Class::Error, 0x3FFF),
+            (Method(0x080), Class::Request, 0x0200),
+        ];
+        for (m, c, wire) in cases {
+            let t = MessageType::new(m, c);
+            assert_eq!(t.to_u16(), wire, "{m:?} {c:?}");
+            assert_eq!(MessageType::from_u16(wire), Some(t));
+        }
+        for v in 0..=0x3FFFu16 {
+            let t = MessageType::from_u16(v).expect("top bits clear");
+            assert_eq!(t.to_u16(), v);
+        }
+        assert_eq!(MessageType::from_u16(0x4001), None);
+        assert_eq!(MessageType::from_u16(0x8001), None);
+    }
+
+    #[test]
+    fn method_names() {
+        assert_eq!(Method::ALLOCATE.name(), "ALLOCATE");
+        assert_eq!(Method::CHANNEL_BIND.name(), "CHANNEL_BIND");
+        assert_eq!(Method::CONNECTION_ATTEMPT.name(), "CONNECTION_ATTEMPT");
+        assert_eq!(Method(0x0FF).name(), "UNKNOWN");
+    }
+
+    #[test]
+    fn rfc5769_sample_request() {
+        let raw = hex(RFC5769_REQUEST);
+        assert_eq!(raw.len(), 108);
+        assert!(Message::is_stun(&raw));
+        let m = Message::parse(&raw).expect("parses");
+        assert_eq!(m.method(), Method::BINDING);
+        assert_eq!(m.class(), Class::Request);
+        assert_eq!(m.transaction_id(), TransactionId(TID));
+        assert!(m.has_cookie());
+        assert_eq!(m.str_attr(AttrType::SOFTWARE), Some(Ok("STUN test client")));
+        assert_eq!(m.str_attr(AttrType::USERNAME), Some(Ok("evtj:h6vY")));
+        assert_eq!(m.u32_attr(AttrType::PRIORITY), Some(Ok(0x6e0001ff)));
+        assert_eq!(m.get(AttrType::ICE_CONTROLLED), Some(&hex("93 2f f9 b1 51 26 3b 36")[..]));
+        let types: Vec<u16> = m.attributes().map(|(t, _)| t).collect();
+        assert_eq!(
+            types,
+            [
+                AttrType::SOFTWARE,
+                AttrType::PRIORITY,
+                AttrType::ICE_CONTROLLED,
+                AttrType::USERNAME,
+                AttrType::MESSAGE_INTEGRITY,
+                AttrType::FINGERPRINT
+            ]
+        );
+        assert!(m.unknown_comprehension_required().is_empty());
+        let key = short_term_key(SHORT_TERM_PASSWORD);
+        assert!(m.check_integrity(&key));
+        assert!(!m.check_integrity(b"VOkJxbRl1RmTxUk/WvJxBT"));
+        assert!(!m.check_integrity_sha256(&key));
+        assert_eq!(m.check_fingerprint(), Some(true));
+    }
+
+    #[test]
+    fn rfc5769_ipv4_response() {
+        let raw = hex(RFC5769_IPV4_RESPONSE);
+        let m = Message::parse(&raw).expect("parses");
+        assert_eq!(m.msg_type(), MessageType::new(Method::BINDING, Class::Success));
+        assert_eq!(m.str_attr(AttrType::SOFTWARE), Some(Ok("test vector")));
+        let addr: SocketAddr = "192.0.2.1:32853".parse().expect("literal");
+        assert_eq!(m.xor_address(AttrType::XOR_MAPPED_ADDRESS), Some(Ok(addr)));
+        assert_eq!(m.xor_addresses(AttrType::XOR_MAPPED_ADDRESS), vec![Ok(addr)]);
+        assert!(m.check_integrity(SHORT_TERM_PASSWORD.as_bytes()));
+        assert_eq!(m.check_fingerprint(), Some(true));
+    }
+
+    #[test]
+    fn rfc5769_ipv6_response() {
+        let raw = hex(RFC5769_IPV6_RESPONSE);
+        let m = Message::parse(&raw).expect("parses");
+        assert_eq!(m.str_attr(AttrType::SOFTWARE), Some(Ok("test vector")));
+        let addr: SocketAddr = "[2001:db8:1234:5678:11:2233:4455:6677]:32853".parse().expect("literal");
+        assert_eq!(m.xor_address(AttrType::XOR_MAPPED_ADDRESS), Some(Ok(addr)));
+        assert!(m.check_integrity(SHORT_TERM_PASSWORD.as_bytes()));
+        assert_eq!(m.check_fingerprint(), Some(true));
+    }
+
+    #[test]
+    fn rfc5769_long_term_request() {
+        let raw = hex(RFC5769_LONG_TERM_REQUEST);
+        let m = Message::parse(&raw).expect("parses");
+        assert_eq!(m.transaction_id().0, hex("78 ad 34 33 c6 ad 72 c0 29 da 41 2e")[..]);
+        assert_eq!(m.str_attr(AttrType::USERNAME), Some(Ok(LT_USERNAME)));
+        assert_eq!(m.str_attr(AttrType::NONCE), Some(Ok(LT_NONCE)));
+        assert_eq!(m.str_attr(AttrType::REALM), Some(Ok(LT_REALM)));
+        let key = long_term_key(LT_USERNAME, LT_REALM, LT_PASSWORD);
+        assert!(m.check_integrity(&key));
+        assert!(!m.check_integrity(&long_term_key(LT_USERNAME, LT_REALM, "TheMatrix")));
+        assert_eq!(m.check_fingerprint(), None);
+    }
+
+    #[test]
+    fn rfc8489_b1_sha256_userhash() {
+        let raw = hex(RFC8489_B1);
+        let m = Message::parse(&raw).expect("parses");
+        // USERHASH = SHA-256(username ":" realm).
+        let userhash: [u8; 32] = Sha256::digest(format!("{LT_USERNAME}:{LT_REALM}").as_bytes()).into();
+        assert_eq!(m.get(AttrType::USERHASH), Some(&userhash[..]));
+        assert_eq!(m.str_attr(AttrType::NONCE), Some(Ok("obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA")));
+        assert_eq!(m.get(AttrType::PASSWORD_ALGORITHM), Some(&[0, 2, 0, 0][..]));
+        let key = long_term_key_sha256(LT_USERNAME, LT_REALM, LT_PASSWORD);
+        assert!(m.check_integrity_sha256(&key));
+        assert!(!m.check_integrity_sha256(&long_term_key(LT_USERNAME, LT_REALM, LT_PASSWORD)));
+        assert!(!m.check_integrity(&key));
+    }
+
+    #[test]
+    fn negatives_flipped_bytes() {
+        let key = SHORT_TERM_PASSWORD.as_bytes();
+        for vector in [RFC5769_REQUEST, RFC5769_IPV4_RESPONSE, RFC5769_IPV6_RESPONSE] {
+            let raw = hex(vector);
+            let mi_end = raw.len() - 8;
+            // Any flipped byte before FINGERPRINT (header length/type excluded,
+            // they change the parse) breaks the fingerprint; before MI, integrity too.
+            for at in 4..mi_end {
+                let bad = flip(&raw, at);
+                let Ok(m) = Message::parse(&bad) else { continue };
+                assert_eq!(m.check_fingerprint(), Some(false), "byte {at}");
+                assert!(!m.check_integrity(key), "byte {at}");
+            }
+            // A flipped FINGERPRINT value byte fails only the fingerprint.
+            let bad = flip(&raw, raw.len() - 1);
+            let m = Message::parse(&bad).expect("still parses");
+            assert_eq!(m.check_fingerprint(), Some(false));
+            assert!(m.check_integrity(key));
+            assert!(!m.check_integrity(b"wrong key"));
+        }
+    }
+
+    #[test]
+    fn length_and_header_errors() {
+        let raw = hex(RFC5769_IPV4_RESPONSE);
+        assert_eq!(Message::parse(&raw[..19]).err(), Some(ParseError::Truncated));
+        assert_eq!(Message::parse(&raw[..raw.len() - 4]).err(), Some(ParseError::Truncated));
+        let mut longer = raw.clone();
+        longer.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(Message::parse(&longer).err(), Some(ParseError::BadLength));
+        assert!(!Message::is_stun(&longer));
+        let mut odd = raw.clone();
+        odd[3] = 0x3d;
+        assert_eq!(Message::parse(&odd).err(), Some(ParseError::BadLength));
+        let mut notstun = raw.clone();
+        notstun[0] |= 0x80;
+        assert_eq!(Message::parse(&notstun).err(), Some(ParseError::NotStun));
+        let mut nocookie = raw.clone();
+        nocookie[4] = 0;
+        assert_eq!(Message::parse(&nocookie).err(), Some(ParseError::NoCookie));
+        let m = Message::parse_rfc3489(&nocookie).expect("classic STUN accepted");
+        assert!(!m.has_cookie());
+        assert_eq!(m.transaction_id(), TransactionId(TID));
+        assert!(Message::parse_rfc3489(&raw).expect("parses").has_cookie());
+        // Attribute overflowing the message.
+        let bad_attr = hex("00 01 00 08 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae 00 06 00 05 61 62 63 64");
+        assert_eq!(Message::parse(&bad_attr).err(), Some(ParseError::BadAttribute));
+        // Truncated attribute header (2 bytes of body can't happen: body is a
+        // multiple of 4; a 4-byte header announcing 1 byte with no room).
+        let bad_attr = hex("00 01 00 04 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae 00 06 00 01");
+        assert_eq!(Message::parse(&bad_attr).err(), Some(ParseError::BadAttribute));
+    }
+
+    #[test]
+    fn classic_rfc3489_message() {
+        // Binding request with a 16-byte transaction id and CHANGE-REQUEST (ip+port).
+        let raw = hex("00 01 00 08 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 00 03 00 04 00 00 00 06");
+        assert!(!Message::is_stun(&raw));
+        assert_eq!(Message::parse(&raw).err(), Some(ParseError::NoCookie));
+        let m = Message::parse_rfc3489(&raw).expect("classic");
+        assert!(!m.has_cookie());
+        assert_eq!(m.transaction_id().0, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        assert_eq!(m.change_request(), Some(Ok((true, true))));
+    }
+
+    #[test]
+    fn attribute_order_policy() {
+        let hdr = "00 01 00 00 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae";
+        let mut raw = hex(hdr);
+        let push = |raw: &mut Vec<u8>, s: &str| {
+            raw.extend(hex(s));
+            let len = (raw.len() - 20) as u16;
+            raw[2..4].copy_from_slice(&len.to_be_bytes());
+        };
+        push(&mut raw, "00 06 00 04 75 73 65 72"); // USERNAME "user"
+        push(&mut raw, "00 08 00 14 00000000 00000000 00000000 00000000 00000000"); // MI
+        push(&mut raw, "00 14 00 04 72 65 61 6c"); // REALM after MI: ignored
+        push(&mut raw, "00 1c 00 20 0000000000000000000000000000000000000000000000000000000000000000");
+        push(&mut raw, "00 06 00 04 65 76 69 6c"); // USERNAME after MI-SHA256: ignored
+        push(&mut raw, "80 28 00 04 00 00 00 00"); // FINGERPRINT
+        let m = Message::parse(&raw).expect("parses");
+        let types: Vec<u16> = m.attributes().map(|(t, _)| t).collect();
+        assert_eq!(
+            types,
+            [
+                AttrType::USERNAME,
+                AttrType::MESSAGE_INTEGRITY,
+                AttrType::MESSAGE_INTEGRITY_SHA256,
+                AttrType::FINGERPRINT
+            ]
+        );
+        assert_eq!(m.get(AttrType::REALM), None);
+        assert_eq!(m.str_attr(AttrType::USERNAME), Some(Ok("user")));
+        push(&mut raw, "00 14 00 00"); // anything after FINGERPRINT
+        assert_eq!(Message::parse(&raw).err(), Some(ParseError::AttributeOrder));
+    }
+
+    #[test]
+    fn accessors_on_malformed_values() {
+        let raw = hex(
+            "00 01 00 38 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae
+             00 0d 00 03 00 00 01 00
+             00 12 00 08 00 03 00 00 00 00 00 00
+             00 09 00 04 00 00 02 63
+             00 06 00 02 ff fe 00 00
+             00 0c 00 04 40 01 00 00
+             00 19 00 04 11 00 00 00
+             7f ff 00 00",
+        );
+        let m = Message::parse(&raw).expect("parses");
+        assert_eq!(m.u32_attr(AttrType::LIFETIME), Some(Err(ParseError::BadAttribute)));
+        assert_eq!(m.xor_address(AttrType::XOR_PEER_ADDRESS), Some(Err(ParseError::BadAttribute)));
+        assert_eq!(m.error_code(), Some(Err(ParseError::BadAttribute)));
+        assert_eq!(m.str_attr(AttrType::USERNAME), Some(Err(ParseError::BadAttribute)));
+        assert_eq!(m.channel_number(), Some(Ok(0x4001)));
+        assert_eq!(m.requested_transport(), Some(Ok(17)));
+        assert_eq!(m.unknown_comprehension_required(), vec![0x7fff]);
+        assert_eq!(m.even_port(), None);
+        assert_eq!(m.reservation_token(), None);
+        assert_eq!(m.address(AttrType::MAPPED_ADDRESS), None);
+        assert!(!m.check_integrity(b"k"));
+        assert_eq!(m.check_fingerprint(), None);
+    }
+
+    #[test]
+    fn many_attributes_spill() {
+        // More attributes than the inline capacity.
+        let mut raw = hex("00 01 00 00 21 12 a4 42 b7 e7 a7 01 bc 34 d6 86 fa 87 df ae");
+        for i in 0..40u16 {
+            raw.extend_from_slice(&[0x7f, 0x00, 0x00, 0x02]);
+            raw.extend_from_slice(&i.to_be_bytes());
+            raw.extend_from_slice(&[0, 0]);
+        }
+        let len = (raw.len() - 20) as u16;
+        raw[2..4].copy_from_slice(&len.to_be_bytes());
+        let m = Message::parse(&raw).expect("parses");
+        let vals: Vec<u16> = m.attributes().map(|(_, v)| u16::from_be_bytes([v[0], v[1]])).collect();
+        assert_eq!(vals, (0..40).collect::<Vec<u16>>());
+        assert_eq!(m.unknown_comprehension_required(), vec![0x7f00]);
+    }
+}

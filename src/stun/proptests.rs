@@ -1,0 +1,1 @@
+//! Property tests: the parsers never panic, builder output round-trips.

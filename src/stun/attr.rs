@@ -172,3 +172,37 @@ impl ErrorCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_attributes() {
+        for t in [
+            AttrType::MAPPED_ADDRESS,
+            AttrType::XOR_PEER_ADDRESS,
+            AttrType::MESSAGE_INTEGRITY_SHA256,
+            AttrType::CONNECTION_ID,
+            AttrType::ADDITIONAL_ADDRESS_FAMILY,
+            AttrType::MOBILITY_TICKET,
+            AttrType::FINGERPRINT,
+        ] {
+            assert!(is_known(t), "{t:#x}");
+        }
+        for t in [0x0000, 0x0011, 0x0021, 0x0028, 0x7FFF, 0x8031, 0xFFFF] {
+            assert!(!is_known(t), "{t:#x}");
+        }
+    }
+
+    #[test]
+    fn reasons() {
+        assert_eq!(ErrorCode::UNAUTHORIZED.reason(), "Unauthorized");
+        assert_eq!(ErrorCode::ALLOCATION_MISMATCH.reason(), "Allocation Mismatch");
+        assert_eq!(ErrorCode::STALE_NONCE.reason(), "Stale Nonce");
+        assert_eq!(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED.reason(), "Address Family not Supported");
+        assert_eq!(ErrorCode::CONNECTION_TIMEOUT.reason(), "Connection Timeout or Failure");
+        assert_eq!(ErrorCode::INSUFFICIENT_CAPACITY.reason(), "Insufficient Capacity");
+        assert_eq!(ErrorCode(499).reason(), "Unknown error");
+    }
+}

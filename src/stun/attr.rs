@@ -59,9 +59,65 @@ impl AttrType {
 }
 
 /// Whether this attribute type is one the server understands (so a
-/// comprehension-required one that is not gets 420).
+/// comprehension-required one that is not gets 420). Every constant of
+/// [`AttrType`] counts as known: the codec can at least carry each of them, and
+/// whether a request may use one is the protocol core's decision, not 420's.
 pub fn is_known(attr: u16) -> bool {
-    todo!()
+    matches!(
+        attr,
+        AttrType::MAPPED_ADDRESS
+            | AttrType::RESPONSE_ADDRESS
+            | AttrType::CHANGE_REQUEST
+            | AttrType::SOURCE_ADDRESS
+            | AttrType::CHANGED_ADDRESS
+            | AttrType::USERNAME
+            | AttrType::PASSWORD
+            | AttrType::MESSAGE_INTEGRITY
+            | AttrType::ERROR_CODE
+            | AttrType::UNKNOWN_ATTRIBUTES
+            | AttrType::REFLECTED_FROM
+            | AttrType::CHANNEL_NUMBER
+            | AttrType::LIFETIME
+            | AttrType::BANDWIDTH
+            | AttrType::XOR_PEER_ADDRESS
+            | AttrType::DATA
+            | AttrType::REALM
+            | AttrType::NONCE
+            | AttrType::XOR_RELAYED_ADDRESS
+            | AttrType::REQUESTED_ADDRESS_FAMILY
+            | AttrType::EVEN_PORT
+            | AttrType::REQUESTED_TRANSPORT
+            | AttrType::DONT_FRAGMENT
+            | AttrType::ACCESS_TOKEN
+            | AttrType::MESSAGE_INTEGRITY_SHA256
+            | AttrType::PASSWORD_ALGORITHM
+            | AttrType::USERHASH
+            | AttrType::XOR_MAPPED_ADDRESS
+            | AttrType::RESERVATION_TOKEN
+            | AttrType::PRIORITY
+            | AttrType::USE_CANDIDATE
+            | AttrType::PADDING
+            | AttrType::RESPONSE_PORT
+            | AttrType::CONNECTION_ID
+            | AttrType::ADDITIONAL_ADDRESS_FAMILY
+            | AttrType::ADDRESS_ERROR_CODE
+            | AttrType::PASSWORD_ALGORITHMS
+            | AttrType::ALTERNATE_DOMAIN
+            | AttrType::ICMP
+            | AttrType::SOFTWARE
+            | AttrType::ALTERNATE_SERVER
+            | AttrType::TRANSACTION_TRANSMIT_COUNTER
+            | AttrType::CACHE_TIMEOUT
+            | AttrType::FINGERPRINT
+            | AttrType::ICE_CONTROLLED
+            | AttrType::ICE_CONTROLLING
+            | AttrType::RESPONSE_ORIGIN
+            | AttrType::OTHER_ADDRESS
+            | AttrType::ECN_CHECK
+            | AttrType::THIRD_PARTY_AUTHORIZATION
+            | AttrType::ORIGIN
+            | AttrType::MOBILITY_TICKET
+    )
 }
 
 /// STUN error codes the server sends.
@@ -92,6 +148,61 @@ impl ErrorCode {
     /// The reason phrase coturn sends for this code (e.g. 401 "Unauthorized",
     /// 437 "Allocation Mismatch", 438 "Stale Nonce", 508 "Insufficient Capacity").
     pub fn reason(self) -> &'static str {
-        todo!()
+        match self.0 {
+            300 => "Try Alternate",
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            420 => "Unknown Attribute",
+            437 => "Allocation Mismatch",
+            438 => "Stale Nonce",
+            440 => "Address Family not Supported",
+            441 => "Wrong Credentials",
+            442 => "Unsupported Transport Protocol",
+            443 => "Peer Address Family Mismatch",
+            446 => "Connection Already Exists",
+            447 => "Connection Timeout or Failure",
+            486 => "Allocation Quota Reached",
+            487 => "Role Conflict",
+            500 => "Server Error",
+            508 => "Insufficient Capacity",
+            _ => "Unknown error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_attributes() {
+        for t in [
+            AttrType::MAPPED_ADDRESS,
+            AttrType::XOR_PEER_ADDRESS,
+            AttrType::MESSAGE_INTEGRITY_SHA256,
+            AttrType::CONNECTION_ID,
+            AttrType::ADDITIONAL_ADDRESS_FAMILY,
+            AttrType::MOBILITY_TICKET,
+            AttrType::FINGERPRINT,
+        ] {
+            assert!(is_known(t), "{t:#x}");
+        }
+        for t in [0x0000, 0x0011, 0x0021, 0x0028, 0x7FFF, 0x8031, 0xFFFF] {
+            assert!(!is_known(t), "{t:#x}");
+        }
+    }
+
+    #[test]
+    fn reasons() {
+        assert_eq!(ErrorCode::UNAUTHORIZED.reason(), "Unauthorized");
+        assert_eq!(ErrorCode::ALLOCATION_MISMATCH.reason(), "Allocation Mismatch");
+        assert_eq!(ErrorCode::STALE_NONCE.reason(), "Stale Nonce");
+        assert_eq!(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED.reason(), "Address Family not Supported");
+        assert_eq!(ErrorCode::CONNECTION_TIMEOUT.reason(), "Connection Timeout or Failure");
+        assert_eq!(ErrorCode::INSUFFICIENT_CAPACITY.reason(), "Insufficient Capacity");
+        assert_eq!(ErrorCode(499).reason(), "Unknown error");
     }
 }

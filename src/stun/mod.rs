@@ -10,6 +10,11 @@ pub mod integrity;
 pub mod message;
 pub mod saslprep;
 
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod test_vectors;
+
 pub use attr::{AttrType, ErrorCode};
 pub use builder::MessageBuilder;
 pub use channel_data::ChannelData;

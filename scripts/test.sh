@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The project's single test command: installs what the tests need (idempotent,
+# quiet when everything is present), builds the release binaries and runs every
+# test. Meant for Debian 12 as root (CI); a non-root user needs the packages
+# installed already.
+#
+#   ./scripts/test.sh                 # everything
+#   ./scripts/test.sh --test interop_uclient   # extra args go to `cargo test`
+#
+# Environment:
+#   TURNSERVER_BIN   server binary the integration tests start
+#                    (default: target/release/turnserver built here; set it to
+#                    /usr/bin/turnserver to check the tests against coturn)
+#   SKIP_INSTALL=1   do not touch apt/pip
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+log() { echo "test.sh: $*" >&2; }
+
+# ---------------------------------------------------------------- packages
+APT_UPDATED=0
+apt_install() {
+    # apt_install PKG... : installs the packages that are not installed yet.
+    local missing=() p
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$p")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        log "missing Debian packages: ${missing[*]} (run as root or install them)"
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        log "apt-get update"
+        apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    log "installing ${missing[*]}"
+    # policy-rc.d exit 101 keeps invoke-rc.d from starting the coturn service
+    # while it is installed (we only want its binaries).
+    local prc=/usr/sbin/policy-rc.d created_prc=0
+    if [ ! -e "$prc" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$prc"
+        chmod 755 "$prc"
+        created_prc=1
+    fi
+    local rc=0
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+    [ "$created_prc" -eq 1 ] && rm -f "$prc"
+    if [ "$rc" -ne 0 ]; then
+        log "apt-get install failed ($rc)"
+        exit "$rc"
+    fi
+}
+
+stop_coturn_service() {
+    # Never leave a coturn daemon from the package running: it would hold
+    # 3478 and the CLI port. Stop it only through the init system.
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet coturn 2>/dev/null; then
+        systemctl stop coturn >/dev/null 2>&1 || true
+        systemctl disable coturn >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/coturn ] && command -v service >/dev/null 2>&1; then
+        service coturn status >/dev/null 2>&1 && { service coturn stop >/dev/null 2>&1 || true; }
+    fi
+    # /etc/default/coturn ships with TURNSERVER_ENABLED commented out, so the
+    # SysV script does not start it; make sure nobody enabled it.
+    if [ -f /etc/default/coturn ] && grep -q '^[[:space:]]*TURNSERVER_ENABLED=1' /etc/default/coturn; then
+        sed -i 's/^[[:space:]]*TURNSERVER_ENABLED=1/#TURNSERVER_ENABLED=1/' /etc/default/coturn 2>/dev/null || true
+    fi
+    return 0
+}
+
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+    had_coturn=1
+    dpkg-query -W -f='${Status}' coturn 2>/dev/null | grep -q 'install ok installed' || had_coturn=0
+    apt_install coturn stun-client
+    [ "$had_coturn" -eq 0 ] && stop_coturn_service
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        apt_install python3-venv
+    fi
+
+    # ------------------------------------------------------------ python venv
+    if [ ! -x .venv/bin/python ]; then
+        log "creating .venv"
+        python3 -m venv .venv
+    fi
+    if ! .venv/bin/python -c "import aioice, sys; sys.exit(aioice.__version__ != '0.13.0')" >/dev/null 2>&1; then
+        log "pip install aioice"
+        .venv/bin/python -m pip install -q --disable-pip-version-check "aioice==0.13.0"
+    fi
+fi
+
+# ---------------------------------------------------------------- build + test
+cargo build --release --bins
+export TURNSERVER_BIN="${TURNSERVER_BIN:-$ROOT/target/release/turnserver}"
+log "integration tests use TURNSERVER_BIN=$TURNSERVER_BIN"
+cargo test --release "$@"

@@ -113,8 +113,9 @@ pub enum ParseError {
     /// An attribute runs past the end of the message.
     #[error("attribute overflows message")]
     BadAttribute,
-    /// An attribute follows FINGERPRINT, or something other than FINGERPRINT follows
-    /// MESSAGE-INTEGRITY(-SHA256).
+    /// An attribute follows FINGERPRINT. (Other attributes after
+    /// MESSAGE-INTEGRITY(-SHA256) are not an error: they are ignored, i.e. not
+    /// recorded, per RFC 5389 15.4; see [`Message`].)
     #[error("attribute after integrity/fingerprint")]
     AttributeOrder,
 }
@@ -452,9 +453,12 @@ impl<'a> Message<'a> {
     /// Header (first 4 bytes) with the length field replaced by `len`, for
     /// integrity and fingerprint computations.
     fn header_with_len(&self, len: usize) -> [u8; 4] {
-        let t = self.msg_type.to_u16().to_be_bytes();
+        let (t0, t1) = match self.raw {
+            [a, b, ..] => (*a, *b),
+            _ => (0, 0),
+        };
         let l = (len.min(u16::MAX as usize) as u16).to_be_bytes();
-        [t[0], t[1], l[0], l[1]]
+        [t0, t1, l[0], l[1]]
     }
 
     /// The bytes between the length field and the header of the attribute

@@ -267,7 +267,10 @@ impl Builder {
                     )));
                 }
                 let list = if name == "allowed-peer-ip" { &mut cfg.allowed_peer_ips } else { &mut cfg.denied_peer_ips };
-                list.push(v.trim().to_string());
+                let entry = v.trim().to_string();
+                if !list.contains(&entry) {
+                    list.push(entry);
+                }
             }
 
             // ---- STUN behaviour ----

@@ -12,7 +12,7 @@ fn left_column(spec: &OptSpec) -> String {
     }
     if !spec.meta.is_empty() {
         match spec.arg {
-            ArgKind::OptionalValue => s.push_str(&spec.meta),
+            ArgKind::OptionalValue => s.push_str(spec.meta),
             _ => {
                 s.push(' ');
                 s.push_str(spec.meta);

@@ -3,7 +3,14 @@
 //! validated [`Config`].
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+mod apply;
+pub mod cli;
+pub mod file;
+pub mod options;
+pub mod usage;
+mod validate;
 
 /// Where logs go (`--log-file`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +88,9 @@ pub struct Config {
     pub stale_nonce: u32,
     pub stateless_nonce_secret: Option<String>,
     pub secure_stun: bool,
+    /// `--stateless-nonce` (coturn 4.17 default: on). Forced on by
+    /// `--stateless-nonce-secret`.
+    pub stateless_nonce: bool,
 
     // --- lifetimes ---
     pub max_allocate_lifetime: u32,
@@ -125,6 +135,16 @@ pub struct Config {
     /// Options accepted but whose feature is not implemented yet, as `--name`,
     /// each logged once at startup as "not supported yet".
     pub unsupported: Vec<String>,
+    /// Raw `(name, value)` of every unsupported option occurrence, in order
+    /// (`name` without `--`; value "" when none). For features added later
+    /// (`cert`, `pkey`, databases...).
+    pub unsupported_values: Vec<(String, String)>,
+    /// `--user-quota` / `--total-quota` (parsed; feature not implemented yet).
+    pub user_quota: u32,
+    pub total_quota: u32,
+    /// `--max-bps` / `--bps-capacity` in bytes/s, 0 = unlimited (parsed; not implemented yet).
+    pub max_bps: u64,
+    pub bps_capacity: u64,
     /// Non-fatal messages produced while parsing (e.g. `Bad configuration format: <line>`),
     /// printed once logging is up.
     pub warnings: Vec<String>,
@@ -149,14 +169,191 @@ pub struct ConfigError {
     pub exit_code: i32,
 }
 
+impl ConfigError {
+    /// coturn exits with `exit(-1)`, i.e. status 255, on every configuration error.
+    pub const EXIT_CODE: i32 = 255;
+
+    pub(crate) fn fatal(message: impl Into<String>) -> Self {
+        ConfigError { message: message.into(), exit_code: Self::EXIT_CODE }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// Parse argv (including argv[0]) and the config file it points to.
+///
+/// Relative `-c` names are searched from the current directory and the
+/// executable's directory (see [`file::search_candidates`]).
 pub fn parse_args(args: &[String]) -> Result<Command, ConfigError> {
-    todo!()
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let exec_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    parse_args_in(args, &cwd, exec_dir.as_deref())
+}
+
+/// [`parse_args`] with an explicit base directory for the config-file search.
+pub fn parse_args_in(
+    args: &[String],
+    cwd: &Path,
+    exec_dir: Option<&Path>,
+) -> Result<Command, ConfigError> {
+    let prog = args.first().map(String::as_str).unwrap_or("turnserver");
+    let rest = args.get(1..).unwrap_or(&[]);
+
+    // Pass 0, as coturn: literal -h / --version / -c / -n tokens, before anything else.
+    let mut config_name = String::from("turnserver.conf");
+    let mut no_config = false;
+    let mut warnings = Vec::new();
+    for (i, a) in rest.iter().enumerate() {
+        match a.as_str() {
+            "-h" => return Ok(Command::Print(usage::usage_text())),
+            "--version" => return Ok(Command::Print(crate::VERSION.to_string())),
+            "-c" => match rest.get(i + 1) {
+                Some(v) => config_name = v.clone(),
+                None => warnings.push("Wrong usage of -c option".to_string()),
+            },
+            "-n" => no_config = true,
+            _ => {
+                if let Some(v) = a.strip_prefix("-c").filter(|v| !v.is_empty() && !a.starts_with("--")) {
+                    config_name = v.to_string();
+                }
+            }
+        }
+    }
+
+    let cli = cli::tokenize(prog, rest).map_err(|e| {
+        ConfigError::fatal(format!("{e}\n\n{}", usage::usage_text()))
+    })?;
+
+    let mut b = apply::Builder::new();
+    b.cfg.warnings = warnings;
+
+    let mut file_lines = Vec::new();
+    if !no_config {
+        let found = file::find_config_file(&config_name, cwd, exec_dir)
+            .and_then(|p| std::fs::read(&p).ok().map(|bytes| (p, bytes)));
+        match found {
+            Some((path, bytes)) => {
+                let text = String::from_utf8_lossy(&bytes);
+                for line in file::parse_contents(&text) {
+                    match options::by_config_key(&line.key) {
+                        Some(spec) => file_lines.push((spec, line.value.clone(), line.text.clone())),
+                        None => b.warn(format!("Bad configuration format: {}", line.key)),
+                    }
+                    if line.text.ends_with(';') {
+                        b.warn(format!(
+                            "Check config! The following line ends with semicolon: \"{}\"",
+                            line.text
+                        ));
+                    }
+                }
+                b.cfg.config_file = Some(path);
+            }
+            None => b.warn(format!(
+                "Cannot find config file: {config_name}. Default and command-line settings will be used."
+            )),
+        }
+    }
+    b.cfg.warnings.extend(cli.warnings);
+
+    // coturn's order: file options except `user`, then command-line options
+    // except -u (scalars override, lists append), then file users, then CLI users.
+    let is_user = |s: &options::OptSpec| s.long == "user";
+    for (spec, value, _) in file_lines.iter().filter(|(s, _, _)| !is_user(s)) {
+        b.apply(spec, Some(value))?;
+    }
+    for occ in cli.occurrences.iter().filter(|o| !is_user(o.spec)) {
+        b.apply(occ.spec, occ.value.as_deref())?;
+    }
+    for (spec, value, _) in file_lines.iter().filter(|(s, _, _)| is_user(s)) {
+        b.apply(spec, Some(value))?;
+    }
+    for occ in cli.occurrences.iter().filter(|o| is_user(o.spec)) {
+        b.apply(occ.spec, occ.value.as_deref())?;
+    }
+
+    let cfg = validate::finish(b)?;
+    Ok(Command::Run(Box::new(cfg)))
 }
 
 /// coturn's defaults, with nothing given on the command line or in a file.
 impl Default for Config {
     fn default() -> Self {
-        todo!()
+        Config {
+            listening_port: 3478,
+            tls_listening_port: 5349,
+            alt_listening_port: 0,
+            alt_tls_listening_port: 0,
+            listening_ips: Vec::new(),
+            relay_ips: Vec::new(),
+            external_ips: Vec::new(),
+            min_port: 49152,
+            max_port: 65535,
+            no_udp: false,
+            no_tcp: false,
+            no_tls: false,
+            dtls: false,
+            no_udp_relay: false,
+            no_tcp_relay: false,
+            allocation_default_address_family: AddressFamilyDefault::Ipv4,
+            relay_threads: None,
+            cpus: None,
+            sock_buf_size: 2_097_152,
+            lt_cred_mech: false,
+            no_auth: true,
+            users: Vec::new(),
+            realm: String::new(),
+            use_auth_secret: false,
+            static_auth_secrets: Vec::new(),
+            rest_api_separator: ':',
+            stale_nonce: 600,
+            stateless_nonce_secret: None,
+            secure_stun: false,
+            stateless_nonce: true,
+            max_allocate_lifetime: 3600,
+            channel_lifetime: 600,
+            permission_lifetime: 300,
+            max_allocate_timeout: 60,
+            allow_loopback_peers: false,
+            no_multicast_peers: false,
+            allowed_peer_ips: Vec::new(),
+            denied_peer_ips: Vec::new(),
+            fingerprint: false,
+            software_attribute: false,
+            stun_backward_compatibility: false,
+            rfc3489_compatibility: false,
+            rfc5766_channel_numbers: true,
+            drop_invalid_packets: true,
+            drop_invalid_packets_log: false,
+            stun_only: false,
+            no_stun: false,
+            include_reason_string: false,
+            log_file: LogTarget::Auto,
+            simple_log: false,
+            no_stdout_log: false,
+            syslog: false,
+            verbose: false,
+            very_verbose: false,
+            log_min_level: LogLevel::Debug,
+            new_log_timestamp: true,
+            new_log_timestamp_format: "%FT%T.%f%z".to_string(),
+            pidfile: Some(PathBuf::from("/var/run/turnserver.pid")),
+            daemon: false,
+            unsupported: Vec::new(),
+            unsupported_values: Vec::new(),
+            user_quota: 0,
+            total_quota: 0,
+            max_bps: 0,
+            bps_capacity: 0,
+            warnings: Vec::new(),
+            config_file: None,
+        }
     }
 }

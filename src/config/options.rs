@@ -142,7 +142,7 @@ const fn k_row() -> OptSpec {
         list: false,
         cli_long: true,
         config_key: true,
-        support: U,
+        support: Y,
         meta: "",
         help: "Deprecated alias of --allocation-default-address-family=keep (-K needs a value: -K 1).",
     }
@@ -206,7 +206,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("server-name", None, R, false, U, "<name>", "Server name for third-party authorization (oAuth). Default: the realm."),
     o("oauth", None, B, false, U, "", "Enable RFC 7635 third-party (oAuth) authorization."),
     o("rest-api-separator", Some('C'), R, false, Y, "<char>", "Separator between timestamp and user id in REST API usernames. Default ':'."),
-    o("secure-stun", None, B, false, U, "", "Require authentication for STUN Binding requests."),
+    o("secure-stun", None, B, false, Y, "", "Require authentication for STUN Binding requests."),
     o("stale-nonce", None, V, false, Y, "[=<seconds>]", "Nonce lifetime in seconds; 0 = never expires. Default (and bare flag) 600."),
     o("stateless-nonce", None, B, false, Y, "", "Stateless HMAC-protected nonces (no per-client state before authentication). Default on."),
     o("stateless-nonce-secret", None, R, false, Y, "<secret>", "Key for stateless nonces, shared across a fleet. Default: random per process."),
@@ -221,7 +221,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("max-allocate-lifetime", None, V, false, Y, "[=<seconds>]", "Longest allocation lifetime granted. Default 3600."),
     o("channel-lifetime", None, V, false, Y, "[=<seconds>]", "Channel binding lifetime. Default 600."),
     o("permission-lifetime", None, V, false, Y, "[=<seconds>]", "Permission lifetime. Default 300."),
-    o("max-allocate-timeout", None, R, false, U, "<seconds>", "How long a new session may live without an allocation. Default 60."),
+    o("max-allocate-timeout", None, R, false, Y, "<seconds>", "How long a new session may live without an allocation. Default 60."),
     o("drain-min-allocations", None, R, false, U, "<n>", "In drain mode, exit once allocations drop to this number. Default 0."),
     // ---- logging and verbosity ----
     o("verbose", Some('v'), B, false, Y, "", "Verbose logging: per-session lines."),
@@ -241,8 +241,8 @@ pub static OPTIONS: &[OptSpec] = &[
     o("no-udp-relay", None, B, false, Y, "", "Refuse UDP relay endpoints (only RFC 6062 TCP relays)."),
     o("no-tcp-relay", None, B, false, Y, "", "Refuse RFC 6062 TCP relay endpoints."),
     // ---- STUN/TURN behaviour ----
-    o("stun-only", Some('S'), B, false, U, "", "STUN only: ignore TURN requests."),
-    o("no-stun", None, B, false, U, "", "TURN only: ignore STUN Binding requests."),
+    o("stun-only", Some('S'), B, false, Y, "", "STUN only: ignore TURN requests."),
+    o("no-stun", None, B, false, Y, "", "TURN only: ignore STUN Binding requests."),
     // ---- TLS ----
     o("cert", None, R, false, U, "<file>", "TLS certificate (chain) in PEM. Default turn_server_cert.pem."),
     o("raw-public-keys", None, B, false, U, "", "Use RFC 7250 raw public keys for TLS."),
@@ -303,7 +303,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("no-sslv2", None, B, false, L, "", "Old: SSLv2 is never used; accepted and ignored."),
     o("no-sslv3", None, B, false, L, "", "Old: SSLv3 is never used; accepted and ignored."),
     k_row(),
-    o("allocation-default-address-family", Some('A'), R, false, U, "<ipv4|ipv6|keep>", "Relay family when the client requests none. Default ipv4."),
+    o("allocation-default-address-family", Some('A'), R, false, Y, "<ipv4|ipv6|keep>", "Relay family when the client requests none. Default ipv4."),
     o("acme-redirect", None, R, false, U, "<url>", "Redirect ACME http-01 challenges on TURN TCP ports to <url><token>."),
     o("rfc5780", None, I, false, U, "", "Enable RFC 5780 NAT behaviour discovery (value ignored)."),
     o("no-rfc5780", None, B, false, L, "", "Old: RFC 5780 is off unless --rfc5780; accepted and ignored."),

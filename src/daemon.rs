@@ -11,6 +11,7 @@ use crate::config::{self, Command, Config};
 use crate::core::credentials::{parse_user_spec, AuthMode, Credentials};
 use crate::core::nonce::NonceGen;
 use crate::core::peer_policy::{IpRange, PeerPolicy};
+use crate::core::quota::Quotas;
 use crate::core::CoreConfig;
 use crate::logging::{self, LogOptions};
 use crate::relay::{self, sockets, RelayPlan};
@@ -101,6 +102,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     core.secure_stun = cfg.secure_stun;
     core.default_family = cfg.allocation_default_address_family;
     core.verbose = cfg.verbose || cfg.very_verbose;
+    core.quotas = Arc::new(Quotas::new(cfg.user_quota, cfg.total_quota));
     Ok(core)
 }
 

@@ -320,3 +320,37 @@ fn bad_configuration_exits_before_listening() {
     assert_eq!(v, Some(0));
     assert_eq!(out.trim(), env!("CARGO_PKG_VERSION"));
 }
+
+#[test]
+fn user_and_total_quota_answer_486() {
+    let s = lt_server(&["--user-quota=2", "--total-quota=3", "--user=other:pw", "--relay-threads=2"]);
+    let mut users: Vec<Client> = (0..3).map(|_| Client::new(s.addr())).collect();
+    users[0].allocate();
+    users[1].allocate();
+    let a = users[2].request(Method::ALLOCATE, |b| {
+        b.add_raw(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    });
+    let a = if code(&a) == 401 {
+        users[2].request(Method::ALLOCATE, |b| {
+            b.add_raw(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        })
+    } else {
+        a
+    };
+    assert_eq!(code(&a), 486, "user quota");
+    let mut o1 = Client::new(s.addr());
+    o1.user = "other".into();
+    o1.pass = "pw".into();
+    o1.allocate();
+    let mut o2 = Client::new(s.addr());
+    o2.user = "other".into();
+    o2.pass = "pw".into();
+    let a = o2.request(Method::ALLOCATE, |b| {
+        b.add_raw(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    });
+    assert_eq!(code(&a), 401);
+    let a = o2.request(Method::ALLOCATE, |b| {
+        b.add_raw(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    });
+    assert_eq!(code(&a), 486, "total quota");
+}

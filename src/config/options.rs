@@ -214,8 +214,8 @@ pub static OPTIONS: &[OptSpec] = &[
     o("unauthorized-ratelimit-rps", None, R, false, U, "<n>", "Allowed 401 responses per source IP per second. Default 10."),
     o("check-origin-consistency", None, B, false, U, "", "All requests of a session must carry the same ORIGIN."),
     // ---- quotas, bandwidth, timers ----
-    o("user-quota", Some('q'), R, false, U, "<n>", "Concurrent allocations per user. Default 0 = unlimited."),
-    o("total-quota", Some('Q'), R, false, U, "<n>", "Concurrent allocations for the whole server. Default 0 = unlimited."),
+    o("user-quota", Some('q'), R, false, Y, "<n>", "Concurrent allocations per user. Default 0 = unlimited."),
+    o("total-quota", Some('Q'), R, false, Y, "<n>", "Concurrent allocations for the whole server. Default 0 = unlimited."),
     o("max-bps", Some('s'), R, false, U, "<bytes/s>", "Per-session bandwidth limit in bytes per second. Default 0 = unlimited."),
     o("bps-capacity", Some('B'), R, false, U, "<bytes/s>", "Whole-server bandwidth budget in bytes per second; needs --max-bps."),
     o("max-allocate-lifetime", None, V, false, Y, "[=<seconds>]", "Longest allocation lifetime granted. Default 3600."),

@@ -85,8 +85,16 @@ impl Server {
             (None, Some(r)) => PortRequest::Even { reserve_next: r },
             (None, None) => PortRequest::Any,
         };
+        if !self.cfg.quotas.try_acquire(&auth.username) {
+            tracing::info!("Allocation quota reached for user <{}>", auth.username);
+            return self.error(out, reply, ErrorCode::ALLOCATION_QUOTA_REACHED, k, |_| {});
+        }
         let req = RelayRequest { family, port, dont_fragment: msg.get(AttrType::DONT_FRAGMENT).is_some(), client };
-        let binding = match relays.bind_relay(req) {
+        let bound = relays.bind_relay(req);
+        if bound.is_err() {
+            self.cfg.quotas.release(&auth.username);
+        }
+        let binding = match bound {
             Ok(b) => b,
             Err(RelayError::FamilyNotSupported) => {
                 return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, k, |_| {})

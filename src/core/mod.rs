@@ -8,6 +8,7 @@ pub mod peer_policy;
 pub mod allocation;
 pub mod output;
 pub mod provider;
+pub mod quota;
 pub mod server;
 pub mod time;
 pub mod timers;

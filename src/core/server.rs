@@ -24,6 +24,7 @@ use super::nonce::{NonceCheck, NonceGen};
 use super::output::{Dest, Outputs, RelayId};
 use super::peer_policy::PeerPolicy;
 use super::provider::{Family, RelayProvider};
+use super::quota::Quotas;
 use super::time::Now;
 use super::timers::Timers;
 use crate::config::AddressFamilyDefault;
@@ -59,6 +60,8 @@ pub struct CoreConfig {
     pub default_family: AddressFamilyDefault,
     /// `-v`: per-request log lines.
     pub verbose: bool,
+    /// `--user-quota` / `--total-quota`, shared by all threads.
+    pub quotas: Arc<Quotas>,
 }
 
 impl CoreConfig {
@@ -83,6 +86,7 @@ impl CoreConfig {
             secure_stun: false,
             default_family: AddressFamilyDefault::Ipv4,
             verbose: false,
+            quotas: Arc::new(Quotas::default()),
         }
     }
 }
@@ -285,6 +289,7 @@ impl Server {
         self.by_client.remove(&(a.client, a.local));
         self.by_relay.remove(&a.relay);
         relays.release_relay(a.relay);
+        self.cfg.quotas.release(&a.username);
         self.stats.allocations_deleted += 1;
         let sid = a.session_id;
         let (c, p) = (a.client_usage, a.peer_usage);

@@ -462,3 +462,33 @@ fn classic_rfc3489_binding_only_when_enabled() {
     assert_eq!(&out[0].1[4..20], &[0x55; 16][..]);
     assert_eq!(m.address(AttrType::MAPPED_ADDRESS).unwrap().unwrap(), from);
 }
+
+#[test]
+fn quotas_give_486_at_the_limit_and_free_on_delete() {
+    let mut cfg = long_term_config();
+    cfg.quotas = std::sync::Arc::new(crate::core::quota::Quotas::new(2, 0));
+    let mut h = Harness::new(cfg);
+    let mut a = TestClient::new("198.51.100.7:40000");
+    let mut b = TestClient::new("198.51.100.7:40001");
+    let mut c = TestClient::new("198.51.100.7:40002");
+    allocate(&mut h, &mut a);
+    allocate(&mut h, &mut b);
+    let m = c.allocate_msg(|_| {});
+    h.request(&mut c, m);
+    let m = c.allocate_msg(|_| {});
+    assert_eq!(code_of(&h.request(&mut c, m)), 486);
+    let m = refresh_msg(&mut a, Some(0));
+    h.request(&mut a, m);
+    allocate(&mut h, &mut c);
+    // A failed relay bind does not keep the quota taken.
+    h.relays.exhausted = true;
+    let m = refresh_msg(&mut b, Some(0));
+    h.request(&mut b, m);
+    let mut d = TestClient::new("198.51.100.7:40003");
+    let m = d.allocate_msg(|_| {});
+    h.request(&mut d, m);
+    let m = d.allocate_msg(|_| {});
+    assert_eq!(code_of(&h.request(&mut d, m)), 508);
+    h.relays.exhausted = false;
+    allocate(&mut h, &mut d);
+}

@@ -80,14 +80,18 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     dpkg-query -W -f='${Status}' coturn 2>/dev/null | grep -q 'install ok installed' || had_coturn=0
     apt_install coturn stun-client
     [ "$had_coturn" -eq 0 ] && stop_coturn_service
-    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-        apt_install python3-venv
-    fi
 
     # ------------------------------------------------------------ python venv
-    if [ ! -x .venv/bin/python ]; then
+    if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
+        rm -rf .venv
+        command -v python3 >/dev/null 2>&1 || apt_install python3
         log "creating .venv"
-        python3 -m venv .venv
+        if ! python3 -m venv .venv >/dev/null 2>&1; then
+            # Debian ships venv/ensurepip separately.
+            rm -rf .venv
+            apt_install python3-venv
+            python3 -m venv .venv
+        fi
     fi
     if ! .venv/bin/python -c "import aioice, sys; sys.exit(aioice.__version__ != '0.13.0')" >/dev/null 2>&1; then
         log "pip install aioice"

@@ -65,7 +65,12 @@ fn run_aioice(server: &TestServer, case: &str, extra: &[&str]) -> (CmdOutput, St
         .lines()
         .rev()
         .find(|l| l.trim_start().starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON result line from the aioice script\n{}", out.describe()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON result line from the aioice script\n{}",
+                out.describe()
+            )
+        })
         .to_string();
     (out, json)
 }
@@ -87,7 +92,14 @@ fn aioice_turn_endpoint_udp_echo_through_relay() {
     let (out, json) = run_aioice(
         &server,
         "endpoint",
-        &["--username", "user", "--password", "pass", "--transport", "udp"],
+        &[
+            "--username",
+            "user",
+            "--password",
+            "pass",
+            "--transport",
+            "udp",
+        ],
     );
     assert_json_has(&json, "\"ok\": true", &out);
     assert_json_has(&json, "\"echoed\": 5", &out);
@@ -102,7 +114,14 @@ fn aioice_turn_endpoint_tcp_to_server_echo_through_relay() {
     let (out, json) = run_aioice(
         &server,
         "endpoint",
-        &["--username", "user", "--password", "pass", "--transport", "tcp"],
+        &[
+            "--username",
+            "user",
+            "--password",
+            "pass",
+            "--transport",
+            "tcp",
+        ],
     );
     assert_json_has(&json, "\"ok\": true", &out);
     assert_json_has(&json, "\"via_relay\": true", &out);
@@ -115,7 +134,14 @@ fn aioice_turn_endpoint_wrong_password_gets_401() {
     let (out, json) = run_aioice(
         &server,
         "endpoint",
-        &["--username", "user", "--password", "wrong", "--timeout", "20"],
+        &[
+            "--username",
+            "user",
+            "--password",
+            "wrong",
+            "--timeout",
+            "20",
+        ],
     );
     assert_json_has(&json, "\"ok\": false", &out);
     assert_json_has(&json, "401", &out);
@@ -127,7 +153,11 @@ fn aioice_turn_endpoint_wrong_password_gets_401() {
 #[test]
 fn aioice_ice_connection_relay_only_candidates() {
     let server = TestServer::start(LT_FLAGS);
-    let (out, json) = run_aioice(&server, "ice", &["--username", "user", "--password", "pass"]);
+    let (out, json) = run_aioice(
+        &server,
+        "ice",
+        &["--username", "user", "--password", "pass"],
+    );
     assert_json_has(&json, "\"ok\": true", &out);
     assert_json_has(&json, "\"relay_only\": true", &out);
     assert_json_has(&json, "\"b_received\": \"ping from controlling\"", &out);

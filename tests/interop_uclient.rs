@@ -68,7 +68,10 @@ fn start_peer(server: &TestServer) -> Background {
     let mut peer = Background::spawn(&bin, &["-L", "127.0.0.1", "-p", &port.to_string()]);
     if !wait_udp_echo(port, Duration::from_secs(10)) {
         peer.assert_running();
-        panic!("turnutils_peer on 127.0.0.1:{port} does not echo:\n{}", peer.log());
+        panic!(
+            "turnutils_peer on 127.0.0.1:{port} does not echo:\n{}",
+            peer.log()
+        );
     }
     peer
 }
@@ -77,7 +80,11 @@ fn start_peer(server: &TestServer) -> Background {
 fn run_uclient(server: &TestServer, args: &[String]) -> CmdOutput {
     let bin = require_tool("turnutils_uclient");
     let mut all: Vec<String> = args.to_vec();
-    all.extend(["-p".to_string(), server.port().to_string(), "127.0.0.1".into()]);
+    all.extend([
+        "-p".to_string(),
+        server.port().to_string(),
+        "127.0.0.1".into(),
+    ]);
     let out = run_cmd(&bin, &all, UCLIENT_TIMEOUT);
     assert!(
         !out.timed_out,
@@ -112,7 +119,12 @@ fn assert_all_relayed(out: &CmdOutput, min_sent: u64) -> UclientStats {
         "not every message came back through the relay: {stats:?}\n{}",
         out.describe()
     );
-    assert_eq!(stats.lost, 0, "uclient reports lost packets: {stats:?}\n{}", out.describe());
+    assert_eq!(
+        stats.lost,
+        0,
+        "uclient reports lost packets: {stats:?}\n{}",
+        out.describe()
+    );
     assert!(stats.lost_pct == 0.0, "loss {stats:?}");
     stats
 }
@@ -154,20 +166,30 @@ fn uclient_channeldata_rtp_rtcp_pairs_long_term_auth() {
 /// `-c`: one allocation per client (no RTCP / EVEN-PORT).
 #[test]
 fn uclient_channeldata_no_rtcp_long_term_auth() {
-    peer_echo_case(LT_FLAGS, &["-u", "user", "-w", "pass", "-m", "2", "-c"], 100);
+    peer_echo_case(
+        LT_FLAGS,
+        &["-u", "user", "-w", "pass", "-m", "2", "-c"],
+        100,
+    );
 }
 
 /// `-s`: Send/Data indications (with CreatePermission) instead of ChannelData.
 #[test]
 fn uclient_send_indications_long_term_auth() {
-    peer_echo_case(LT_FLAGS, &["-u", "user", "-w", "pass", "-m", "2", "-s"], 100);
+    peer_echo_case(
+        LT_FLAGS,
+        &["-u", "user", "-w", "pass", "-m", "2", "-s"],
+        100,
+    );
 }
 
 /// `-y`: client to client, the relays send to each other; no peer process.
 #[test]
 fn uclient_client_to_client_between_relays() {
     let server = TestServer::start(LT_FLAGS);
-    let args = s(&["-u", "user", "-w", "pass", "-n", "50", "-m", "3", "-l", "120", "-y"]);
+    let args = s(&[
+        "-u", "user", "-w", "pass", "-n", "50", "-m", "3", "-l", "120", "-y",
+    ]);
     let out = run_uclient(&server, &args);
     assert_all_relayed(&out, 150);
 }
@@ -175,13 +197,21 @@ fn uclient_client_to_client_between_relays() {
 /// `-g` (DONT-FRAGMENT in Allocate) and `-D` (padded ChannelData over UDP).
 #[test]
 fn uclient_dont_fragment_and_padded_channeldata() {
-    peer_echo_case(LT_FLAGS, &["-u", "user", "-w", "pass", "-m", "2", "-g", "-D"], 100);
+    peer_echo_case(
+        LT_FLAGS,
+        &["-u", "user", "-w", "pass", "-m", "2", "-g", "-D"],
+        100,
+    );
 }
 
 /// `-t`: TCP between client and server (UDP relay), ChannelData framing on TCP.
 #[test]
 fn uclient_tcp_to_server_long_term_auth() {
-    peer_echo_case(LT_FLAGS, &["-u", "user", "-w", "pass", "-m", "2", "-c", "-t"], 100);
+    peer_echo_case(
+        LT_FLAGS,
+        &["-u", "user", "-w", "pass", "-m", "2", "-c", "-t"],
+        100,
+    );
 }
 
 /// TURN REST API: `-W secret -u alice` makes username `<expiry>:alice` and
@@ -215,7 +245,10 @@ fn assert_allocation_refused(out: &CmdOutput) {
         out.describe()
     );
     if let Some(st) = parse_uclient(&out.all()) {
-        assert_eq!(st.recv_msgs, 0, "data relayed without valid credentials: {st:?}");
+        assert_eq!(
+            st.recv_msgs, 0,
+            "data relayed without valid credentials: {st:?}"
+        );
     }
 }
 
@@ -248,7 +281,15 @@ fn uclient_rest_api_wrong_secret_is_refused() {
         "--realm=example.org",
         "--allow-loopback-peers",
     ]);
-    let mut args = s(&["-W", "not-the-secret", "-u", "alice", "-e", "127.0.0.1", "-r"]);
+    let mut args = s(&[
+        "-W",
+        "not-the-secret",
+        "-u",
+        "alice",
+        "-e",
+        "127.0.0.1",
+        "-r",
+    ]);
     args.push(server.ports.peer_port().to_string());
     args.extend(s(&["-n", "10", "-m", "1", "-l", "120"]));
     let out = run_uclient(&server, &args);
@@ -272,7 +313,9 @@ fn uclient_loopback_peer_denied_by_default() {
     args.push(server.ports.peer_port().to_string());
     args.extend(s(&["-n", "10", "-m", "1", "-c", "-l", "120"]));
     let out = run_uclient(&server, &args);
-    let relayed = parse_uclient(&out.all()).map(|st| st.recv_msgs).unwrap_or(0);
+    let relayed = parse_uclient(&out.all())
+        .map(|st| st.recv_msgs)
+        .unwrap_or(0);
     assert_eq!(
         relayed,
         0,
@@ -300,13 +343,21 @@ fn stunclient_reports_udp_reflexive_address() {
         &["-p", &server.port().to_string(), "127.0.0.1"],
         Duration::from_secs(30),
     );
-    assert!(out.success(), "turnutils_stunclient failed\n{}", out.describe());
+    assert!(
+        out.success(),
+        "turnutils_stunclient failed\n{}",
+        out.describe()
+    );
     let text = out.all();
     let line = text
         .lines()
         .find(|l| l.contains("UDP reflexive addr: "))
         .unwrap_or_else(|| panic!("no `UDP reflexive addr:` line\n{}", out.describe()));
-    let addr = line.split("UDP reflexive addr: ").nth(1).unwrap_or("").trim();
+    let addr = line
+        .split("UDP reflexive addr: ")
+        .nth(1)
+        .unwrap_or("")
+        .trim();
     let (ip, port) = addr
         .rsplit_once(':')
         .unwrap_or_else(|| panic!("bad reflexive address {addr:?}"));
@@ -324,26 +375,94 @@ fn stunclient_reports_udp_reflexive_address() {
 /// rejects the flag).
 #[test]
 fn classic_rfc3489_stun_client_gets_mapped_address() {
-    let server = TestServer::start_with(ServerOptions::default().newer_flag("--rfc3489-compatibility"));
+    let server =
+        TestServer::start_with(ServerOptions::default().newer_flag("--rfc3489-compatibility"));
     let bin = require_tool("stun");
     let target = format!("127.0.0.1:{}", server.port());
     let src = server.ports.spare_port(0).to_string();
 
     // Test 1 only: one Binding request, verbose.
-    let out = run_cmd(&bin, &[target.as_str(), "1", "-v", "-p", &src], Duration::from_secs(30));
+    let out = run_cmd(
+        &bin,
+        &[target.as_str(), "1", "-v", "-p", &src],
+        Duration::from_secs(30),
+    );
     let text = out.all();
     assert!(
         text.contains("MappedAddress = 127.0.0.1:"),
         "no MAPPED-ADDRESS in the answer to an RFC 3489 Binding request\n{}",
         out.describe()
     );
-    assert_eq!(out.code(), Some(0), "stun test 1 failed\n{}", out.describe());
+    assert_eq!(
+        out.code(),
+        Some(0),
+        "stun test 1 failed\n{}",
+        out.describe()
+    );
 
     // Full classification run: must not conclude that the server is unreachable.
-    let out = run_cmd(&bin, &[target.as_str(), "-p", &src], Duration::from_secs(60));
+    let out = run_cmd(
+        &bin,
+        &[target.as_str(), "-p", &src],
+        Duration::from_secs(60),
+    );
     assert!(
         !out.timed_out && !out.all().contains("Blocked") && out.code() != Some(0x1c),
         "classic stun client could not reach the server\n{}",
         out.describe()
     );
+}
+
+// ---------------------------------------------------------------------------
+// Harness self-checks (no server needed)
+
+/// `run_cmd` kills a command that outlives its timeout, by PID, promptly.
+#[test]
+fn harness_run_cmd_kills_command_at_timeout() {
+    let out = run_cmd(
+        std::path::Path::new("/bin/sleep"),
+        &["30"],
+        Duration::from_millis(300),
+    );
+    assert!(out.timed_out && out.status.is_none(), "{}", out.describe());
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+    let out = run_cmd(
+        std::path::Path::new("/bin/sh"),
+        &["-c", "echo hi; echo err >&2; exit 3"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.code(), Some(3));
+    assert_eq!(out.stdout, "hi\n");
+    assert_eq!(out.stderr, "err\n");
+}
+
+/// Port blocks claimed at the same time never overlap, and the relay range
+/// stays inside the block.
+#[test]
+fn harness_port_blocks_are_disjoint() {
+    let blocks: Vec<PortBlock> = (0..4).map(|_| PortBlock::claim()).collect();
+    for (i, a) in blocks.iter().enumerate() {
+        assert!(a.listen_port() < a.peer_port() && a.peer_port() + 1 < a.min_relay_port());
+        assert!(a.min_relay_port() < a.max_relay_port());
+        assert_eq!(a.max_relay_port(), a.base + BLOCK_SIZE - 1);
+        for b in &blocks[i + 1..] {
+            assert!(
+                a.base.abs_diff(b.base) >= BLOCK_SIZE,
+                "{} vs {}",
+                a.base,
+                b.base
+            );
+        }
+    }
+}
+
+/// The readiness probe gets no answer from a port nobody serves (and returns
+/// within its time limit).
+#[test]
+fn harness_stun_probe_times_out_on_silent_port() {
+    let block = PortBlock::claim();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], block.spare_port(5)));
+    let t = std::time::Instant::now();
+    assert!(!stun_probe(addr, Duration::from_millis(500)));
+    assert!(t.elapsed() < Duration::from_secs(3));
 }

@@ -171,8 +171,7 @@ impl PortBlock {
             {
                 // SAFETY: flock on a file descriptor we own.
                 let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-                if r == 0 && (0..RELAY_OFFSET).all(|o| udp_free(base + o) && tcp_free(base + o))
-                {
+                if r == 0 && (0..RELAY_OFFSET).all(|o| udp_free(base + o) && tcp_free(base + o)) {
                     return PortBlock { base, _lock: f };
                 }
             }

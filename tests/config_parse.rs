@@ -691,3 +691,35 @@ fn example_file_every_option_uncommented_parses() {
         assert!(seen.contains(spec.long), "{} is not in turnserver.conf.example", spec.long);
     }
 }
+
+/// The "[not supported yet]" marks of the example file follow the option table,
+/// so the documentation cannot drift from what the server does.
+#[test]
+fn example_file_marks_match_the_option_table() {
+    let text = std::fs::read_to_string(example_path()).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut checked = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let Some(rest) = l.strip_prefix('#') else { continue };
+        if !rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        let key: String = rest.chars().take_while(|c| !matches!(c, '=' | ' ' | '\t')).collect();
+        let Some(spec) = turnserver::config::options::by_config_key(&key) else { continue };
+        // Skip earlier example lines of the same option, then take its comment.
+        let mut end = i;
+        while end > 0 && lines[end - 1].strip_prefix('#').is_some_and(|r| r.starts_with(|c: char| c.is_ascii_alphabetic())) {
+            end -= 1;
+        }
+        let mut j = end;
+        while j > 0 && lines[j - 1].starts_with("# ") {
+            j -= 1;
+        }
+        let para: String = lines[j..end].iter().map(|x| x.trim_start_matches('#').trim()).collect::<Vec<_>>().join(" ");
+        let marked = para.contains("[not supported yet]");
+        let unsupported = spec.support == turnserver::config::options::Support::No;
+        assert_eq!(marked, unsupported, "{key}: example says unsupported={marked}, table says {unsupported}");
+        checked += 1;
+    }
+    assert!(checked > 150);
+}

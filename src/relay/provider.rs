@@ -162,3 +162,30 @@ impl RelayProvider for ThreadRelays {
         self.addressing.supports(family)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn addressing(external: &[(&str, Option<&str>)]) -> RelayAddressing {
+        let ext = external.iter().map(|(p, q)| (p.parse().unwrap(), q.map(|q| q.parse().unwrap()))).collect();
+        RelayAddressing::new(Vec::new(), ext, 0)
+    }
+
+    #[test]
+    fn external_ip_single_form_maps_non_loopback_relays_of_its_family() {
+        let a = addressing(&[("203.0.113.4", None)]);
+        assert_eq!(a.advertise("10.0.0.5:50000".parse().unwrap()), "203.0.113.4:50000".parse().unwrap());
+        assert_eq!(a.advertise("127.0.0.1:50000".parse().unwrap()), "127.0.0.1:50000".parse().unwrap());
+        assert_eq!(a.advertise("[2001:db8::1]:50000".parse().unwrap()), "[2001:db8::1]:50000".parse().unwrap());
+    }
+
+    #[test]
+    fn external_ip_pair_form_maps_only_its_private_address() {
+        let a = addressing(&[("203.0.113.4", Some("10.0.0.5")), ("2001:db8::99", Some("fd00::5"))]);
+        assert_eq!(a.advertise("10.0.0.5:50000".parse().unwrap()), "203.0.113.4:50000".parse().unwrap());
+        assert_eq!(a.advertise("10.0.0.6:50000".parse().unwrap()), "10.0.0.6:50000".parse().unwrap());
+        assert_eq!(a.advertise("[fd00::5]:1".parse().unwrap()), "[2001:db8::99]:1".parse().unwrap());
+    }
+}

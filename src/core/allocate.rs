@@ -72,6 +72,10 @@ impl Server {
             Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
         };
 
+        // One shared relay socket per thread cannot give port pairs (coturn: 508).
+        if relays.multiplexed() && (even.is_some() || token.is_some()) {
+            return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY, k, |_| {});
+        }
         let family = requested_family.unwrap_or(match self.cfg.default_family {
             AddressFamilyDefault::Ipv4 => Family::V4,
             AddressFamilyDefault::Ipv6 => Family::V6,
@@ -128,6 +132,8 @@ impl Server {
             client_usage: Usage::default(),
             peer_usage: Usage::default(),
             timer_at: expires_ms,
+            shared: binding.shared,
+            peer_addrs: Vec::new(),
         };
         tracing::info!("{}. Local relay addr: {}", alloc.family.label(), binding.local);
         tracing::info!(
@@ -137,7 +143,9 @@ impl Server {
         );
         let slot = self.allocs.insert(alloc);
         self.by_client.insert((client, local), slot);
-        self.by_relay.insert(binding.id, slot);
+        if !binding.shared {
+            self.by_relay.insert(binding.id, slot);
+        }
         self.timers.arm(expires_ms, slot);
         self.stats.allocations_created += 1;
         self.allocate_success(slot, now, reply, out);

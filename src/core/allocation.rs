@@ -56,8 +56,12 @@ pub struct Allocation {
     pub client_usage: Usage,
     /// Peer side (from/to peers).
     pub peer_usage: Usage,
-    /// Generation for timer entries (bumped on every re-arm).
+    /// The deadline the allocation's timer entry is armed for.
     pub timer_at: u64,
+    /// The relay is a shared multiplex socket.
+    pub shared: bool,
+    /// Peer endpoints registered for demultiplexing (shared relays only).
+    pub peer_addrs: Vec<SocketAddr>,
 }
 
 impl Allocation {
@@ -66,12 +70,19 @@ impl Allocation {
         self.permissions.iter().any(|&(p, exp)| p == ip && exp > now_ms)
     }
 
-    /// Install or refresh a permission until `expires_ms`.
-    pub fn add_permission(&mut self, ip: IpAddr, expires_ms: u64) {
+    /// Install or refresh a permission until `expires_ms`; true when the IP
+    /// had no permission entry before.
+    pub fn add_permission(&mut self, ip: IpAddr, expires_ms: u64) -> bool {
         let ip = canonical(ip);
         match self.permissions.iter_mut().find(|(p, _)| *p == ip) {
-            Some(entry) => entry.1 = entry.1.max(expires_ms),
-            None => self.permissions.push((ip, expires_ms)),
+            Some(entry) => {
+                entry.1 = entry.1.max(expires_ms);
+                false
+            }
+            None => {
+                self.permissions.push((ip, expires_ms));
+                true
+            }
         }
     }
 
@@ -83,9 +94,11 @@ impl Allocation {
         self.channels.iter().find(|c| c.peer == peer && c.expires_ms > now_ms)
     }
 
-    /// Drop expired permissions and channels; return how many were removed.
-    pub fn sweep(&mut self, now_ms: u64) -> usize {
+    /// Drop expired permissions and channels; the IPs whose permission ended
+    /// are appended to `expired`. Returns how many entries were removed.
+    pub fn sweep(&mut self, now_ms: u64, expired: &mut Vec<IpAddr>) -> usize {
         let before = self.permissions.len() + self.channels.len();
+        expired.extend(self.permissions.iter().filter(|&&(_, exp)| exp <= now_ms).map(|&(ip, _)| ip));
         self.permissions.retain(|&(_, exp)| exp > now_ms);
         self.channels.retain(|c| c.expires_ms > now_ms);
         if self.permissions.capacity() > 8 && self.permissions.len() < self.permissions.capacity() / 4 {

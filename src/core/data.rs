@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 
 use super::output::{Dest, Outputs, RelayId};
+use super::peer_policy::canonical;
 use super::server::Server;
 use super::time::Now;
 use crate::stun::{AttrType, ChannelData, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
@@ -28,10 +29,14 @@ impl Server {
         let Some(&slot) = self.by_client.get(&(from, local)) else { return };
         let Some(Ok(peer)) = msg.xor_address(AttrType::XOR_PEER_ADDRESS) else { return };
         let Some(payload) = msg.get(AttrType::DATA) else { return };
-        let Some(a) = self.allocs.get_mut(slot) else { return };
+        let Some(a) = self.allocs.get(slot) else { return };
         if Self::family_of(peer) != a.family || !a.has_permission(peer.ip(), now.ms) {
             return;
         }
+        if !self.register_peer(slot, peer) {
+            return;
+        }
+        let Some(a) = self.allocs.get_mut(slot) else { return };
         a.client_usage.rp += 1;
         a.client_usage.rb += msg.raw().len() as u64;
         a.peer_usage.sp += 1;
@@ -40,7 +45,24 @@ impl Server {
     }
 
     pub(crate) fn peer_data(&mut self, now: Now, relay: RelayId, from: SocketAddr, data: &[u8], out: &mut Outputs) {
-        let Some(&slot) = self.by_relay.get(&relay) else { return };
+        let slot = match self.by_relay.get(&relay) {
+            Some(&s) => s,
+            None => match self.by_peer.get(&(relay, from)) {
+                Some(&s) => s,
+                // First datagram from a peer on a shared relay: the one
+                // allocation holding a permission for its IP takes it.
+                None => match self.perm_owners.get(&(relay, canonical(from.ip()))) {
+                    Some(owners) if owners.len() == 1 => {
+                        let s = owners[0];
+                        if !self.register_peer(s, from) {
+                            return;
+                        }
+                        s
+                    }
+                    _ => return,
+                },
+            },
+        };
         let fingerprint = self.cfg.fingerprint;
         let Some(a) = self.allocs.get_mut(slot) else { return };
         if !a.has_permission(from.ip(), now.ms) {

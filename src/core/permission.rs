@@ -69,15 +69,21 @@ impl Server {
             }
         }
         let expires = now.ms + u64::from(self.cfg.permission_lifetime) * 1000;
+        let mut new_ips = Vec::new();
         if let Some(a) = self.allocs.get_mut(slot) {
             for p in &peers {
-                a.add_permission(p.ip(), expires);
+                if a.add_permission(p.ip(), expires) {
+                    new_ips.push(p.ip());
+                }
             }
             if self.cfg.verbose {
                 for p in &peers {
                     tracing::info!("session {:018}: peer {} lifetime updated: {}", a.session_id, p.ip(), self.cfg.permission_lifetime);
                 }
             }
+        }
+        for ip in new_ips {
+            self.note_peer_ip(slot, ip);
         }
         self.rearm(slot);
         self.success(out, reply, k, |_| {});
@@ -100,16 +106,19 @@ impl Server {
             return self.error(out, reply, code, k, |_| {});
         }
         let chan_expires = now.ms + u64::from(self.cfg.channel_lifetime) * 1000;
-        let Some(a) = self.allocs.get_mut(slot) else { return };
         // A number bound to another peer, or a peer bound to another number, is
         // a 400 (RFC 8656 12.2) while the binding lives.
-        let clash = a
-            .channels
-            .iter()
-            .any(|c| c.expires_ms > now.ms && ((c.number == number) != (c.peer == peer)));
+        let clash = self.allocs.get(slot).is_some_and(|a| {
+            a.channels.iter().any(|c| c.expires_ms > now.ms && ((c.number == number) != (c.peer == peer)))
+        });
         if clash {
             return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
         }
+        // On a shared relay the peer endpoint must be free on this thread.
+        if !self.register_peer(slot, peer) {
+            return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY, k, |_| {});
+        }
+        let Some(a) = self.allocs.get_mut(slot) else { return };
         match a.channels.iter_mut().find(|c| c.number == number && c.peer == peer) {
             Some(c) => c.expires_ms = chan_expires,
             None => {
@@ -118,7 +127,7 @@ impl Server {
                 a.channels.push(Channel { number, peer, expires_ms: chan_expires });
             }
         }
-        a.add_permission(peer.ip(), chan_expires);
+        let new_ip = a.add_permission(peer.ip(), chan_expires);
         if self.cfg.verbose {
             tracing::info!(
                 "session {:018}: realm <{}> user <{}>: incoming packet CHANNEL_BIND processed, success",
@@ -126,6 +135,9 @@ impl Server {
                 a.realm,
                 a.username
             );
+        }
+        if new_ip {
+            self.note_peer_ip(slot, peer.ip());
         }
         self.rearm(slot);
         self.success(out, reply, k, |_| {});

@@ -65,6 +65,9 @@ pub struct RelayBinding {
     pub advertised: SocketAddr,
     /// Set when `PortRequest::Even { reserve_next: true }` reserved port+1.
     pub reservation_token: Option<u64>,
+    /// The socket is this thread's shared multiplex relay (`--multiplex-peer`):
+    /// peers are told apart by their exact address, not by the socket.
+    pub shared: bool,
 }
 
 /// Why no relay socket could be had.
@@ -87,4 +90,8 @@ pub trait RelayProvider {
     fn release_relay(&mut self, id: RelayId);
     /// Families for which a relay address exists.
     fn supports(&self, family: Family) -> bool;
+    /// Relays are shared multiplex sockets (EVEN-PORT cannot be honoured: 508).
+    fn multiplexed(&self) -> bool {
+        false
+    }
 }

@@ -13,7 +13,7 @@
 //! (Send/Data indications, ChannelData).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use slab::Slab;
@@ -62,6 +62,9 @@ pub struct CoreConfig {
     pub verbose: bool,
     /// `--user-quota` / `--total-quota`, shared by all threads.
     pub quotas: Arc<Quotas>,
+    /// `--multiplex-peer-max-peers`: peer endpoints one allocation may hold on a
+    /// shared relay socket.
+    pub multiplex_max_peers: usize,
 }
 
 impl CoreConfig {
@@ -87,6 +90,7 @@ impl CoreConfig {
             default_family: AddressFamilyDefault::Ipv4,
             verbose: false,
             quotas: Arc::new(Quotas::default()),
+            multiplex_max_peers: 256,
         }
     }
 }
@@ -127,8 +131,13 @@ pub struct Server {
     pub(crate) allocs: Slab<Allocation>,
     /// (client, listener address) → allocation slot.
     pub(crate) by_client: HashMap<(SocketAddr, SocketAddr), usize>,
-    /// relay socket → allocation slot.
+    /// relay socket → allocation slot (per-allocation relay sockets).
     pub(crate) by_relay: HashMap<RelayId, usize>,
+    /// (shared relay, exact peer address) → allocation slot (`--multiplex-peer`).
+    pub(crate) by_peer: HashMap<(RelayId, SocketAddr), usize>,
+    /// (shared relay, permitted peer IP) → slots holding a permission for it, so
+    /// a peer's first datagram (an ICE check) finds its allocation.
+    pub(crate) perm_owners: HashMap<(RelayId, IpAddr), Vec<usize>>,
     pub(crate) timers: Timers,
     pub stats: ServerStats,
 }
@@ -142,6 +151,8 @@ impl Server {
             allocs: Slab::new(),
             by_client: HashMap::new(),
             by_relay: HashMap::new(),
+            by_peer: HashMap::new(),
+            perm_owners: HashMap::new(),
             timers: Timers::default(),
             stats: ServerStats::default(),
         }
@@ -255,10 +266,14 @@ impl Server {
                 self.remove_allocation(slot, relays, "allocation timeout");
                 continue;
             }
-            a.sweep(now.ms);
+            let mut expired = Vec::new();
+            a.sweep(now.ms, &mut expired);
             let next = a.next_deadline();
             a.timer_at = next;
             self.timers.arm(next, slot);
+            if a.shared && !expired.is_empty() {
+                self.forget_peer_ips(slot, &expired);
+            }
         }
     }
 
@@ -285,9 +300,15 @@ impl Server {
         if !self.allocs.contains(slot) {
             return;
         }
+        if self.allocs[slot].shared {
+            let ips: Vec<IpAddr> = self.allocs[slot].permissions.iter().map(|&(ip, _)| ip).collect();
+            self.forget_peer_ips(slot, &ips);
+        }
         let a = self.allocs.remove(slot);
         self.by_client.remove(&(a.client, a.local));
-        self.by_relay.remove(&a.relay);
+        if !a.shared {
+            self.by_relay.remove(&a.relay);
+        }
         relays.release_relay(a.relay);
         self.cfg.quotas.release(&a.username);
         self.stats.allocations_deleted += 1;
@@ -306,6 +327,60 @@ impl Server {
             a.username, a.realm, a.local, a.client
         );
         tracing::info!("session {sid:018}: delete: realm=<{}>, username=<{}>", a.realm, a.username);
+    }
+
+    /// Note a new permission IP of a shared-relay allocation in the first-contact index.
+    pub(crate) fn note_peer_ip(&mut self, slot: usize, ip: IpAddr) {
+        let Some(a) = self.allocs.get(slot) else { return };
+        if a.shared {
+            let owners = self.perm_owners.entry((a.relay, super::peer_policy::canonical(ip))).or_default();
+            if !owners.contains(&slot) {
+                owners.push(slot);
+            }
+        }
+    }
+
+    /// Permissions for `ips` ended: drop them from the first-contact index and
+    /// drop the allocation's registered endpoints on those IPs.
+    fn forget_peer_ips(&mut self, slot: usize, ips: &[IpAddr]) {
+        let Some(a) = self.allocs.get_mut(slot) else { return };
+        let relay = a.relay;
+        for &ip in ips {
+            if let Some(owners) = self.perm_owners.get_mut(&(relay, ip)) {
+                owners.retain(|&s| s != slot);
+                if owners.is_empty() {
+                    self.perm_owners.remove(&(relay, ip));
+                }
+            }
+        }
+        let by_peer = &mut self.by_peer;
+        a.peer_addrs.retain(|p| {
+            let gone = ips.contains(&super::peer_policy::canonical(p.ip()));
+            if gone {
+                by_peer.remove(&(relay, *p));
+            }
+            !gone
+        });
+    }
+
+    /// On a shared relay, make datagrams from `peer` reach allocation `slot`.
+    /// False when another allocation of this thread holds that endpoint or this
+    /// one is at `--multiplex-peer-max-peers`. Always true for own relays.
+    pub(crate) fn register_peer(&mut self, slot: usize, peer: SocketAddr) -> bool {
+        let max = self.cfg.multiplex_max_peers;
+        let Some(a) = self.allocs.get_mut(slot) else { return false };
+        if !a.shared {
+            return true;
+        }
+        match self.by_peer.get(&(a.relay, peer)) {
+            Some(&s) => s == slot,
+            None if a.peer_addrs.len() >= max => false,
+            None => {
+                self.by_peer.insert((a.relay, peer), slot);
+                a.peer_addrs.push(peer);
+                true
+            }
+        }
     }
 
     pub(crate) fn new_session_id(&mut self) -> u64 {

@@ -144,7 +144,7 @@ impl RelayProvider for ThreadRelays {
             pool.release(port);
             return Err(RelayError::NoPorts);
         };
-        Ok(RelayBinding { id, local, advertised: addressing.advertise(local), reservation_token: token })
+        Ok(RelayBinding { id, local, advertised: addressing.advertise(local), reservation_token: token, shared: false })
     }
 
     fn release_relay(&mut self, id: RelayId) {

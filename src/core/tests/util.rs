@@ -31,13 +31,23 @@ pub struct FakeRelays {
     pub exhausted: bool,
     pub reservations: BTreeMap<u64, u16>,
     pub last_request: Option<RelayRequest>,
+    /// Behave like `--multiplex-peer`: one shared relay socket.
+    pub multiplex: bool,
 }
+
+/// The shared relay of a multiplexing [`FakeRelays`].
+pub const SHARED_RELAY: RelayId = RelayId(9999);
 
 impl RelayProvider for FakeRelays {
     fn bind_relay(&mut self, req: RelayRequest) -> Result<RelayBinding, RelayError> {
         self.last_request = Some(req);
         if self.exhausted {
             return Err(RelayError::NoPorts);
+        }
+        if self.multiplex {
+            let local = addr("10.0.0.1:3480");
+            self.open.insert(SHARED_RELAY.0, local);
+            return Ok(RelayBinding { id: SHARED_RELAY, local, advertised: local, reservation_token: None, shared: true });
         }
         let ip: IpAddr = match req.family {
             Family::V4 => "10.0.0.1".parse().expect("ip"),
@@ -67,11 +77,17 @@ impl RelayProvider for FakeRelays {
         let local = SocketAddr::new(ip, port);
         self.next_id += 1;
         self.open.insert(self.next_id, local);
-        Ok(RelayBinding { id: RelayId(self.next_id), local, advertised: local, reservation_token: token })
+        Ok(RelayBinding { id: RelayId(self.next_id), local, advertised: local, reservation_token: token, shared: false })
     }
 
     fn release_relay(&mut self, id: RelayId) {
-        self.open.remove(&id.0);
+        if id != SHARED_RELAY {
+            self.open.remove(&id.0);
+        }
+    }
+
+    fn multiplexed(&self) -> bool {
+        self.multiplex
     }
 
     fn supports(&self, family: Family) -> bool {

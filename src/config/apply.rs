@@ -332,15 +332,12 @@ impl Builder {
             // ---- parsed into typed fields, feature not implemented yet ----
             "stun-only" => {
                 cfg.stun_only = parse_bool(value)?;
-                self.unsupported(spec, value)?;
             }
             "no-stun" => {
                 cfg.no_stun = parse_bool(value)?;
-                self.unsupported(spec, value)?;
             }
             "secure-stun" => {
                 cfg.secure_stun = parse_bool(value)?;
-                self.unsupported(spec, value)?;
             }
             "include-reason-string" => {
                 cfg.include_reason_string = parse_bool(value)?;
@@ -355,25 +352,20 @@ impl Builder {
                         return Err(bad_value(name, v, "must be ipv4, ipv6 or keep"));
                     }
                 }
-                self.unsupported(spec, value)?;
             }
             "keep-address-family" => {
                 if parse_bool(value)? {
                     cfg.allocation_default_address_family = AddressFamilyDefault::Keep;
                 }
-                self.unsupported(spec, value)?;
             }
             "max-allocate-timeout" => {
                 cfg.max_allocate_timeout = u32::try_from(atoi(v).max(0)).unwrap_or(u32::MAX);
-                self.unsupported(spec, value)?;
             }
             "user-quota" => {
                 cfg.user_quota = u32::try_from(atoi(v).max(0)).unwrap_or(u32::MAX);
-                self.unsupported(spec, value)?;
             }
             "total-quota" => {
                 cfg.total_quota = u32::try_from(atoi(v).max(0)).unwrap_or(u32::MAX);
-                self.unsupported(spec, value)?;
             }
             "max-bps" => {
                 cfg.max_bps = u64::try_from(atoi(v).max(0)).unwrap_or(0);

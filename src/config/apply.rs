@@ -190,6 +190,28 @@ impl Builder {
             "no-udp-relay" => cfg.no_udp_relay = parse_bool(value)?,
             "no-tcp-relay" => cfg.no_tcp_relay = parse_bool(value)?,
 
+            // ---- UDP fast path ----
+            "udp-recvmmsg" => cfg.udp_recvmmsg = parse_bool(value)?,
+            "udp-recvmmsg-log" => cfg.udp_recvmmsg_log = parse_bool(value)?,
+            "udp-sendmmsg-log" => cfg.udp_sendmmsg_log = parse_bool(value)?,
+            "udp-gso" => cfg.udp_gso = parse_bool(value)?,
+            // coturn ignores the value: any occurrence turns it on.
+            "multiplex-peer" => cfg.multiplex_peer = true,
+            "multiplex-peer-port" => {
+                let p: u16 = number(name, v)?;
+                if !(1..=65000).contains(&p) {
+                    return Err(bad_value(name, v, "must be between 1 and 65000"));
+                }
+                cfg.multiplex_peer_port = p;
+            }
+            "multiplex-peer-max-peers" => {
+                let n: u32 = number(name, v)?;
+                if !(1..=65535).contains(&n) {
+                    return Err(bad_value(name, v, "must be between 1 and 65535"));
+                }
+                cfg.multiplex_peer_max_peers = n;
+            }
+
             // ---- threads ----
             "relay-threads" => {
                 let n: i64 = v

@@ -74,6 +74,21 @@ pub struct Config {
     pub relay_threads: Option<usize>,
     pub cpus: Option<usize>,
     pub sock_buf_size: usize,
+    /// `--udp-recvmmsg`: batch receive (Linux; on by default).
+    pub udp_recvmmsg: bool,
+    /// `--udp-recvmmsg-log`: per-thread receive batching stats every 10 s.
+    pub udp_recvmmsg_log: bool,
+    /// `--udp-sendmmsg-log`: per-thread send batching / GSO stats every 10 s.
+    pub udp_sendmmsg_log: bool,
+    /// `--udp-gso`: UDP segmentation offload for egress batches. On by default
+    /// here where the kernel supports it (coturn makes it opt-in).
+    pub udp_gso: bool,
+    /// `--multiplex-peer`: one shared relay socket per thread and family.
+    pub multiplex_peer: bool,
+    /// `--multiplex-peer-port` (3480): thread i uses base+2i (IPv4), base+2i+1 (IPv6).
+    pub multiplex_peer_port: u16,
+    /// `--multiplex-peer-max-peers` (256): peer endpoints per allocation.
+    pub multiplex_peer_max_peers: u32,
 
     // --- authentication ---
     pub lt_cred_mech: bool,
@@ -306,6 +321,13 @@ impl Default for Config {
             relay_threads: None,
             cpus: None,
             sock_buf_size: 2_097_152,
+            udp_recvmmsg: true,
+            udp_recvmmsg_log: false,
+            udp_sendmmsg_log: false,
+            udp_gso: true,
+            multiplex_peer: false,
+            multiplex_peer_port: 3480,
+            multiplex_peer_max_peers: 256,
             lt_cred_mech: false,
             no_auth: true,
             users: Vec::new(),

@@ -332,9 +332,13 @@ impl RecvBatch {
 
     /// Receive up to [`BATCH`] datagrams from non-blocking `fd`: one `recvmmsg`
     /// when enabled, else `recvmsg` until the socket is empty or the batch
-    /// full. Returns how many (0 when nothing was waiting); read them with
-    /// [`RecvBatch::get`]. If `recvmmsg` turns out to be unsupported it is
+    /// full. Returns how many; read them with [`RecvBatch::get`]. `Ok(0)`
+    /// means the socket is empty (EAGAIN), which is what an edge-triggered
+    /// poll needs; a count below [`BATCH`] almost always means so too, but
+    /// only 0 proves it. If `recvmmsg` turns out to be unsupported it is
     /// disabled process-wide (one warning) and this call uses `recvmsg`.
+    /// Other errors are returned (a datagram already read is never lost: the
+    /// error then waits for the next call).
     pub fn recv(&mut self, fd: RawFd, caps: &UdpCaps, stats: &mut UdpStats) -> io::Result<usize> {
         self.recv_with(&LibcSys, fd, caps, stats)
     }
@@ -387,14 +391,20 @@ impl RecvBatch {
 
     pub(super) fn recv_with<S: Sys>(&mut self, sys: &S, fd: RawFd, caps: &UdpCaps, stats: &mut UdpStats) -> io::Result<usize> {
         self.meta.clear();
-        if caps.recvmmsg_enabled() {
+        while caps.recvmmsg_enabled() {
             match self.recv_mmsg(sys, fd, stats) {
                 Ok(0) => {
                     stats.recv_wouldblock += 1;
                     return Ok(0);
                 }
-                Ok(n) => {
+                Ok(_) => {
                     stats.recvmmsg_calls += 1;
+                    let n = self.meta.len();
+                    if n == 0 {
+                        // Only datagrams without an IP source (never seen on a
+                        // UDP socket): don't report an empty socket, read on.
+                        continue;
+                    }
                     stats.record_recv(n);
                     return Ok(n);
                 }
@@ -408,7 +418,8 @@ impl RecvBatch {
         self.recv_loop(sys, fd, stats)
     }
 
-    /// One `recvmmsg`; `Ok(0)` when the socket is empty.
+    /// One `recvmmsg`; returns the kernel's count (`Ok(0)` when the socket
+    /// is empty), the usable ones are in `self.meta`.
     fn recv_mmsg<S: Sys>(&mut self, sys: &S, fd: RawFd, stats: &mut UdpStats) -> io::Result<usize> {
         // SAFETY: iovec and mmsghdr are integers and raw pointers; zero is valid.
         let mut iovs: [libc::iovec; BATCH] = unsafe { mem::zeroed() };
@@ -430,7 +441,7 @@ impl RecvBatch {
         for (i, h) in hdrs.iter().enumerate().take(n) {
             self.record(i, h.msg_len as usize, &h.msg_hdr, stats);
         }
-        Ok(self.meta.len())
+        Ok(n)
     }
 
     /// `recvmsg` per datagram until empty or full.
@@ -439,6 +450,7 @@ impl RecvBatch {
         let mut iov: libc::iovec = unsafe { mem::zeroed() };
         let mut hdr = zeroed_msghdr();
         let mut i = 0;
+        let mut drained = false;
         while i < BATCH {
             self.prepare(i, &mut iov, &mut hdr);
             // SAFETY: `hdr` points into slot i's buffers and `iov` (prepare).
@@ -449,16 +461,23 @@ impl RecvBatch {
                     i += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 // What was read is returned; a persistent error shows again next call.
                 Err(_) if i > 0 => break,
                 Err(e) => return Err(e),
             }
+            // A full batch of unusable datagrams (see recv_with): start over.
+            if i == BATCH && self.meta.is_empty() {
+                i = 0;
+            }
         }
         let n = self.meta.len();
-        if i == 0 {
+        if n == 0 && drained {
             stats.recv_wouldblock += 1;
-        } else {
+        } else if n > 0 {
             stats.record_recv(n);
         }
         Ok(n)
@@ -573,6 +592,12 @@ fn send_gso<S: Sys>(sys: &S, fd: RawFd, run: &[(SocketAddr, &[u8])], src: Option
             Err(e) if matches!(errno(&e), libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP | libc::EIO) => {
                 caps.disable_gso(&e);
                 stats.fallbacks += 1;
+                return send_plain(sys, fd, run, src, caps, stats);
+            }
+            // Segments larger than this route's MTU: GSO cannot split them,
+            // but plain sends may still go (fragmented, or refused one by one
+            // when DF is set). GSO stays on for other destinations.
+            Err(e) if errno(&e) == libc::EMSGSIZE => {
                 return send_plain(sys, fd, run, src, caps, stats);
             }
             // Full buffer or a hard error for this destination: the whole run

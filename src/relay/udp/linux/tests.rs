@@ -254,7 +254,6 @@ fn pktinfo_reports_destination_and_sets_source() {
     enable_pktinfo(rx.as_raw_fd(), false).expect("IP_PKTINFO");
     let port = rx.local_addr().expect("addr").port();
     let client = bind("127.0.0.1:0");
-    let caps = UdpCaps::fixed(true, true, false);
     let mut st = UdpStats::default();
     let targets: [IpAddr; 2] = [Ipv4Addr::new(127, 0, 0, 1).into(), Ipv4Addr::new(127, 0, 0, 2).into()];
     for (i, ip) in targets.iter().enumerate() {
@@ -271,9 +270,10 @@ fn pktinfo_reports_destination_and_sets_source() {
         let dsts: Vec<Option<IpAddr>> = got.iter().map(|g| g.2).collect();
         assert_eq!(dsts, vec![Some(targets[0]), Some(targets[1])], "recvmmsg={mmsg}");
     }
-    // Replies leave from the address the client used, single and batched.
+    // Replies leave from the address the client used: single, sendmmsg, GSO.
     let me = client.local_addr().expect("addr");
-    for n in [1usize, 6] {
+    for (n, gso) in [(1usize, false), (6, false), (6, GsoProbe::get())] {
+        let caps = UdpCaps::fixed(true, true, gso);
         let ps: Vec<Vec<u8>> = (0..n as u32).map(|i| payload(i, 40)).collect();
         let sent = send_batch(rx.as_raw_fd(), &batch_of(me, &ps), Some(targets[1]), &caps, &mut st);
         assert_eq!(sent, n);
@@ -517,4 +517,18 @@ fn public_recv_with_real_kernel() {
     assert_eq!(b.recv(rx.as_raw_fd(), &caps, &mut st).expect("recv"), 32);
     assert_eq!(b.len(), 32);
     assert_eq!(b.get(31).data, &ps[31][..]);
+}
+
+#[test]
+fn gso_emsgsize_sends_plain_and_keeps_gso() {
+    let (tx, rx, to) = pair();
+    let ps: Vec<Vec<u8>> = (0..8).map(|i| payload(i, 1400)).collect();
+    let caps = UdpCaps::fixed(true, true, true);
+    let sys = FaultSys { sendmsg_err: Some(libc::EMSGSIZE), ..Default::default() };
+    let mut st = UdpStats::default();
+    assert_eq!(send_batch_with(&sys, tx.as_raw_fd(), &batch_of(to, &ps), None, &caps, &mut st), 8);
+    assert!(caps.gso_enabled());
+    assert_eq!((sys.sendmsg_calls.get(), sys.sendmmsg_calls.get(), st.dropped), (1, 1, 0));
+    let got = drain(&rx, 8, &LibcSys, &caps, &mut st);
+    assert_exactly_once(&got, &ps);
 }

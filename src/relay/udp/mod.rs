@@ -21,6 +21,19 @@
 //!
 //! Linux gets the batched syscalls (`linux.rs`); elsewhere `portable.rs` gives
 //! the same API over `recv_from`/`send_to`.
+//!
+//! # Wiring into a relay thread
+//! - At start: one `Arc<UdpCaps>` for the process (`UdpCaps::new(recvmmsg, gso)`),
+//!   and per thread one `RecvBatch::new(65536)` and one `UdpStats`.
+//! - Listeners bound to a wildcard: `enable_pktinfo(fd, v6)` once, then reply
+//!   with `src_ip = Received::dst` so answers leave from the address used.
+//! - Drain: `while let Ok(n @ 1..) = batch.recv(fd, &caps, &mut stats)` and
+//!   handle `batch.get(i)` for `i in 0..n` (`Ok(0)` = socket empty).
+//! - Flush: group the queued transmits by socket fd (and source IP), keeping
+//!   their order, and call `send_batch` once per group; datagrams to one
+//!   destination that are adjacent in a group can share a GSO send.
+//! - Every 10 s with `--udp-recvmmsg-log` / `--udp-sendmmsg-log`: log
+//!   `stats.recv_log_line(i)` / `stats.send_log_line(i)`.
 
 use std::fmt::Write as _;
 use std::io;

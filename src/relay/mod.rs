@@ -8,6 +8,7 @@ pub mod ports;
 pub mod provider;
 pub mod sockets;
 pub mod thread;
+pub mod udp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -103,6 +103,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     core.default_family = cfg.allocation_default_address_family;
     core.verbose = cfg.verbose || cfg.very_verbose;
     core.quotas = Arc::new(Quotas::new(cfg.user_quota, cfg.total_quota));
+    core.multiplex_max_peers = cfg.multiplex_peer_max_peers as usize;
     Ok(core)
 }
 
@@ -134,6 +135,11 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr]) -> anyhow::Result<RelayP
         max_port: cfg.max_port,
         threads: relay::thread_count(cfg.relay_threads, cfg.cpus),
         sock_buf_size: cfg.sock_buf_size,
+        udp_recvmmsg: cfg.udp_recvmmsg,
+        udp_gso: cfg.udp_gso,
+        udp_recvmmsg_log: cfg.udp_recvmmsg_log,
+        udp_sendmmsg_log: cfg.udp_sendmmsg_log,
+        multiplex_port: cfg.multiplex_peer.then_some(cfg.multiplex_peer_port),
     })
 }
 

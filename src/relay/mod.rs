@@ -21,7 +21,7 @@ use mio::Waker;
 use crate::core::CoreConfig;
 use ports::PortPool;
 use provider::RelayAddressing;
-use thread::{Clock, RelayThread, ThreadSetup};
+use thread::{Clock, FastPath, RelayThread, ThreadSetup};
 
 /// Concrete addresses and counts derived from the configuration.
 #[derive(Debug, Clone)]
@@ -34,6 +34,13 @@ pub struct RelayPlan {
     pub max_port: u16,
     pub threads: usize,
     pub sock_buf_size: usize,
+    /// `--udp-recvmmsg`, `--udp-gso`, and their stats logs.
+    pub udp_recvmmsg: bool,
+    pub udp_gso: bool,
+    pub udp_recvmmsg_log: bool,
+    pub udp_sendmmsg_log: bool,
+    /// `--multiplex-peer-port` when `--multiplex-peer` is on.
+    pub multiplex_port: Option<u16>,
 }
 
 /// Relay threads number: `-m` if given (0 = one thread), else the CPU count
@@ -46,6 +53,14 @@ pub fn thread_count(relay_threads: Option<usize>, cpus: Option<usize>) -> usize 
             let detected = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             cpus.unwrap_or(detected).clamp(2, 128)
         }
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
     }
 }
 
@@ -74,6 +89,19 @@ pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>) -> anyhow::Result<Running>
     let pools = plan.relay_ips.iter().map(|&ip| Arc::new(PortPool::new(ip, plan.min_port, plan.max_port))).collect();
     let addressing = Arc::new(RelayAddressing::new(pools, plan.external.clone(), plan.sock_buf_size));
     let clock = Clock::new();
+    let fast = FastPath {
+        caps: udp::UdpCaps::new(plan.udp_recvmmsg, plan.udp_gso),
+        recv_log: plan.udp_recvmmsg_log,
+        send_log: plan.udp_sendmmsg_log,
+        multiplex_port: plan.multiplex_port,
+    };
+    tracing::info!(
+        "UDP fast path: recvmmsg {}, sendmmsg {}, GSO {}, multiplex-peer {}",
+        on_off(fast.caps.recvmmsg_enabled()),
+        on_off(fast.caps.sendmmsg_enabled()),
+        on_off(fast.caps.gso_enabled()),
+        on_off(fast.multiplex_port.is_some())
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let mut prepared = Vec::new();
     for index in 0..plan.threads {
@@ -90,6 +118,7 @@ pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>) -> anyhow::Result<Running>
             listeners,
             clock,
             stop: Arc::clone(&stop),
+            fast: fast.clone(),
         })?;
         prepared.push(t);
     }

@@ -79,11 +79,54 @@ pub struct ThreadRelays {
     addressing: Arc<RelayAddressing>,
     /// Monotonic ms, set by the loop before each batch (reservation expiry).
     pub now_ms: u64,
+    /// `--multiplex-peer`: this thread's shared relay socket per relay IP.
+    shared: Vec<(IpAddr, RelayId)>,
 }
 
 impl ThreadRelays {
     pub fn new(registry: Registry, addressing: Arc<RelayAddressing>) -> Self {
-        ThreadRelays { sockets: Slab::new(), registry, addressing, now_ms: 0 }
+        ThreadRelays { sockets: Slab::new(), registry, addressing, now_ms: 0, shared: Vec::new() }
+    }
+
+    /// Bind this thread's shared relay sockets: for thread `index`, port
+    /// `base + 2*index` on each IPv4 relay address and `base + 2*index + 1` on
+    /// each IPv6 one. If any bind fails the thread keeps per-allocation relay
+    /// sockets (coturn does the same) and says so once.
+    pub fn setup_multiplex(&mut self, index: u32, base: u16) {
+        let addressing = Arc::clone(&self.addressing);
+        for pool in &addressing.pools {
+            let off = 2 * index as usize + usize::from(pool.ip.is_ipv6());
+            let Some(port) = u16::try_from(usize::from(base) + off).ok() else {
+                tracing::warn!("multiplex-peer init failed for thread {index}: port out of range");
+                return self.drop_shared();
+            };
+            let addr = SocketAddr::new(pool.ip, port);
+            let sock = match sockets::udp_relay(addr, addressing.sock_buf_size, false) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("multiplex-peer init failed for thread {index} on {addr}: {e}; using a relay socket per allocation");
+                    return self.drop_shared();
+                }
+            };
+            match self.register(sock, Arc::clone(pool)) {
+                Some(id) => self.shared.push((pool.ip, id)),
+                None => return self.drop_shared(),
+            }
+        }
+        for (ip, id) in &self.shared {
+            if let Some(s) = self.sockets.get(id.0 as usize) {
+                tracing::info!("{}. Multiplex relay socket of thread {index}: {}", Family::of(*ip).label(), s.local);
+            }
+        }
+    }
+
+    fn drop_shared(&mut self) {
+        for (_, id) in std::mem::take(&mut self.shared) {
+            if self.sockets.contains(id.0 as usize) {
+                let mut s = self.sockets.remove(id.0 as usize);
+                let _ = self.registry.deregister(&mut s.socket);
+            }
+        }
     }
 
     fn register(&mut self, std_sock: std::net::UdpSocket, pool: Arc<PortPool>) -> Option<RelayId> {
@@ -99,6 +142,23 @@ impl ThreadRelays {
 
 impl RelayProvider for ThreadRelays {
     fn bind_relay(&mut self, req: RelayRequest) -> Result<RelayBinding, RelayError> {
+        if !self.shared.is_empty() {
+            let pool = self.addressing.pick(req.family, req.client.ip()).ok_or(RelayError::FamilyNotSupported)?;
+            let ip = if Family::of(pool.ip) == req.family {
+                pool.ip
+            } else {
+                self.shared.iter().map(|(ip, _)| *ip).find(|ip| Family::of(*ip) == req.family).ok_or(RelayError::FamilyNotSupported)?
+            };
+            let &(_, id) = self.shared.iter().find(|(s, _)| *s == ip).ok_or(RelayError::NoPorts)?;
+            let local = self.sockets.get(id.0 as usize).map(|s| s.local).ok_or(RelayError::NoPorts)?;
+            return Ok(RelayBinding {
+                id,
+                local,
+                advertised: self.addressing.advertise(local),
+                reservation_token: None,
+                shared: true,
+            });
+        }
         let buf = self.addressing.sock_buf_size;
         let df = req.dont_fragment;
         let addressing = Arc::clone(&self.addressing);
@@ -148,6 +208,9 @@ impl RelayProvider for ThreadRelays {
     }
 
     fn release_relay(&mut self, id: RelayId) {
+        if self.shared.iter().any(|(_, s)| *s == id) {
+            return;
+        }
         let key = id.0 as usize;
         if self.sockets.contains(key) {
             let mut s = self.sockets.remove(key);
@@ -160,6 +223,10 @@ impl RelayProvider for ThreadRelays {
 
     fn supports(&self, family: Family) -> bool {
         self.addressing.supports(family)
+    }
+
+    fn multiplexed(&self) -> bool {
+        !self.shared.is_empty()
     }
 }
 

@@ -1,13 +1,15 @@
 //! One relay thread: its poll, its listener sockets (one SO_REUSEPORT socket
 //! per listening address), its relay sockets and its [`Server`].
 //!
-//! The loop works in batches: it drains ready sockets (up to a budget each),
-//! feeding every datagram to the core, and sends what the core queued once per
-//! batch, so the send side can be batched per socket.
+//! The loop works in drains: it reads every ready socket in batches
+//! (`recvmmsg`, see [`super::udp`]), feeding each datagram to the core, then
+//! sends what the core queued, grouped per socket and per destination so
+//! `sendmmsg` and UDP GSO can carry many datagrams per syscall.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,14 +18,19 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::provider::{RelayAddressing, ThreadRelays, RELAY_TOKEN_BASE};
+use super::udp::{self, RecvBatch, UdpCaps, UdpStats};
 use crate::core::{CoreConfig, Dest, Now, Outputs, RelayId, Server};
 
 /// The waker's token.
 pub const WAKER_TOKEN: Token = Token(usize::MAX - 1);
 /// Datagrams read from one socket before moving to the next ready one.
-const DRAIN_BUDGET: usize = 64;
-/// Largest UDP payload.
-const MAX_DATAGRAM: usize = 65_536;
+const DRAIN_BUDGET: usize = 2 * udp::BATCH;
+/// Receive slot size: the largest UDP payload, so nothing is truncated.
+const SLOT_SIZE: usize = 65_536;
+/// Queued datagrams that trigger a flush in the middle of a drain.
+const FLUSH_AT: usize = 256;
+/// Interval of the `--udp-recvmmsg-log` / `--udp-sendmmsg-log` lines.
+const STATS_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The process clock all threads share, so `Now::ms` agrees across threads.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +60,16 @@ struct Listener {
     local: SocketAddr,
 }
 
+/// Fast-path switches of the process.
+#[derive(Debug, Clone)]
+pub struct FastPath {
+    pub caps: Arc<UdpCaps>,
+    pub recv_log: bool,
+    pub send_log: bool,
+    /// `--multiplex-peer` base port, when enabled.
+    pub multiplex_port: Option<u16>,
+}
+
 /// Everything a relay thread starts with.
 pub struct ThreadSetup {
     pub index: u32,
@@ -61,11 +78,13 @@ pub struct ThreadSetup {
     pub listeners: Vec<std::net::UdpSocket>,
     pub clock: Clock,
     pub stop: Arc<AtomicBool>,
+    pub fast: FastPath,
 }
 
 /// A thread prepared but not yet running (so the caller can collect wakers
 /// before spawning).
 pub struct RelayThread {
+    index: u32,
     poll: Poll,
     waker: Arc<Waker>,
     server: Server,
@@ -74,9 +93,13 @@ pub struct RelayThread {
     by_local: HashMap<SocketAddr, usize>,
     clock: Clock,
     stop: Arc<AtomicBool>,
+    fast: FastPath,
+    stats: UdpStats,
     out: Outputs,
     /// Sockets that still had data when their budget ran out.
     pending: Vec<Token>,
+    /// Flush scratch: (socket fd, destination, transmit index).
+    order: Vec<(RawFd, SocketAddr, u32)>,
 }
 
 impl RelayThread {
@@ -92,8 +115,12 @@ impl RelayThread {
             by_local.insert(local, i);
             listeners.push(Listener { socket, local });
         }
-        let relays = ThreadRelays::new(poll.registry().try_clone()?, setup.addressing);
+        let mut relays = ThreadRelays::new(poll.registry().try_clone()?, setup.addressing);
+        if let Some(base) = setup.fast.multiplex_port {
+            relays.setup_multiplex(setup.index, base);
+        }
         Ok(RelayThread {
+            index: setup.index,
             poll,
             waker,
             server: Server::new(setup.core, setup.index),
@@ -102,8 +129,11 @@ impl RelayThread {
             by_local,
             clock: setup.clock,
             stop: setup.stop,
+            fast: setup.fast,
+            stats: UdpStats::default(),
             out: Outputs::default(),
             pending: Vec::new(),
+            order: Vec::new(),
         })
     }
 
@@ -113,106 +143,152 @@ impl RelayThread {
 
     /// Run until the stop flag is set (and the waker woken).
     pub fn run(mut self) {
-        let mut events = Events::with_capacity(256);
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut events = Events::with_capacity(1024);
+        let mut batch = RecvBatch::new(SLOT_SIZE);
+        let mut ready: Vec<Token> = Vec::new();
+        let mut next_stats = Instant::now() + STATS_LOG_INTERVAL;
         loop {
             let timeout = if !self.pending.is_empty() {
-                Some(Duration::ZERO)
+                Duration::ZERO
             } else {
                 let now = self.clock.now().ms;
                 let next = self.server.next_timeout().map(|d| d.saturating_sub(now)).unwrap_or(1000);
-                Some(Duration::from_millis(next.min(1000)))
+                Duration::from_millis(next.min(1000))
             };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    tracing::error!("relay thread {}: poll failed: {e}", self.server_index());
+                    tracing::error!("relay thread {}: poll failed: {e}", self.index);
                     break;
                 }
             }
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
-            let mut ready: Vec<Token> = std::mem::take(&mut self.pending);
+            ready.clear();
+            ready.append(&mut self.pending);
             ready.extend(events.iter().map(|e| e.token()).filter(|&t| t != WAKER_TOKEN));
-            ready.sort_unstable();
-            ready.dedup();
+            if ready.len() > 1 {
+                ready.sort_unstable();
+                ready.dedup();
+            }
             let now = self.clock.now();
             self.relays.now_ms = now.ms;
-            for token in ready {
-                let more = if token.0 >= RELAY_TOKEN_BASE {
-                    self.drain_relay(now, token, &mut buf)
-                } else {
-                    self.drain_listener(now, token.0, &mut buf)
-                };
-                if more {
+            for &token in &ready {
+                if self.drain(now, token, &mut batch) {
                     self.pending.push(token);
                 }
             }
             self.flush();
             self.server.handle_timeouts(self.clock.now(), &mut self.relays);
+            if (self.fast.recv_log || self.fast.send_log) && Instant::now() >= next_stats {
+                self.log_stats();
+                next_stats = Instant::now() + STATS_LOG_INTERVAL;
+            }
         }
         self.server.shutdown(&mut self.relays);
     }
 
-    fn server_index(&self) -> u32 {
-        self.server.thread_index()
-    }
-
-    /// Read up to the budget from a listener; true if it may have more.
-    fn drain_listener(&mut self, now: Now, i: usize, buf: &mut [u8]) -> bool {
-        for _ in 0..DRAIN_BUDGET {
-            let Some(l) = self.listeners.get(i) else { return false };
-            match l.socket.recv_from(buf) {
-                Ok((n, from)) => {
-                    let local = l.local;
-                    self.server.handle_client_datagram(now, local, from, &buf[..n], &mut self.relays, &mut self.out);
-                    if self.out.transmits.len() >= 64 {
-                        self.flush();
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+    /// Read one ready socket in batches, up to the budget; true if it may
+    /// hold more.
+    fn drain(&mut self, now: Now, token: Token, batch: &mut RecvBatch) -> bool {
+        let (fd, relay) = if token.0 >= RELAY_TOKEN_BASE {
+            let key = token.0 - RELAY_TOKEN_BASE;
+            match self.relays.sockets.get(key) {
+                Some(s) => (s.socket.as_raw_fd(), Some(RelayId(key as u32))),
+                None => return false,
+            }
+        } else {
+            match self.listeners.get(token.0) {
+                Some(l) => (l.socket.as_raw_fd(), None),
+                None => return false,
+            }
+        };
+        let local = self.listeners.get(token.0).map(|l| l.local);
+        let mut read = 0;
+        while read < DRAIN_BUDGET {
+            let n = match batch.recv(fd, &self.fast.caps, &mut self.stats) {
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return false,
+            };
+            for r in batch.iter() {
+                if r.truncated {
+                    continue;
+                }
+                match (relay, local) {
+                    (Some(id), _) => self.server.handle_peer_datagram(now, id, r.from, r.data, &mut self.out),
+                    (None, Some(local)) => {
+                        self.server.handle_client_datagram(now, local, r.from, r.data, &mut self.relays, &mut self.out)
+                    }
+                    (None, None) => {}
+                }
+            }
+            read += n;
+            if self.out.transmits.len() >= FLUSH_AT {
+                self.flush();
+            }
+            // A short batch means the queue was empty when the kernel looked;
+            // a datagram arriving later raises a new edge-triggered event, so
+            // the extra EAGAIN read is not needed.
+            if n < udp::BATCH {
+                return false;
             }
         }
         true
     }
 
-    fn drain_relay(&mut self, now: Now, token: Token, buf: &mut [u8]) -> bool {
-        let key = token.0 - RELAY_TOKEN_BASE;
-        for _ in 0..DRAIN_BUDGET {
-            let Some(s) = self.relays.sockets.get(key) else { return false };
-            match s.socket.recv_from(buf) {
-                Ok((n, from)) => {
-                    self.server.handle_peer_datagram(now, RelayId(key as u32), from, &buf[..n], &mut self.out);
-                    if self.out.transmits.len() >= 64 {
-                        self.flush();
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            }
-        }
-        true
-    }
-
-    /// Send everything the core queued. A full socket buffer drops the
-    /// datagram, as UDP would.
+    /// Send everything the core queued: grouped by socket, and by destination
+    /// within a socket (order per destination kept), one `send_batch` per socket.
     fn flush(&mut self) {
-        for t in &self.out.transmits {
-            let data = &self.out.buf[t.range.clone()];
-            let _ = match t.dest {
+        if self.out.transmits.is_empty() {
+            return;
+        }
+        self.order.clear();
+        for (i, t) in self.out.transmits.iter().enumerate() {
+            let (fd, to) = match t.dest {
                 Dest::Client { local, to } => match self.by_local.get(&local).and_then(|&i| self.listeners.get(i)) {
-                    Some(l) => l.socket.send_to(data, to),
+                    Some(l) => (l.socket.as_raw_fd(), to),
                     None => continue,
                 },
                 Dest::Peer { relay, to } => match self.relays.sockets.get(relay.0 as usize) {
-                    Some(s) => s.socket.send_to(data, to),
+                    Some(s) => (s.socket.as_raw_fd(), to),
                     None => continue,
                 },
             };
+            self.order.push((fd, to, i as u32));
         }
+        if self.order.len() > 1 {
+            // Stable: datagrams to one destination keep their order, and
+            // adjacent equal-sized ones can form a GSO run.
+            self.order.sort_by_key(|&(fd, to, _)| (fd, to));
+        }
+        let mut group: Vec<(SocketAddr, &[u8])> = Vec::with_capacity(self.order.len().min(256));
+        let mut start = 0;
+        while start < self.order.len() {
+            let fd = self.order[start].0;
+            let mut end = start;
+            group.clear();
+            while end < self.order.len() && self.order[end].0 == fd {
+                let (_, to, i) = self.order[end];
+                let t = &self.out.transmits[i as usize];
+                group.push((to, &self.out.buf[t.range.clone()]));
+                end += 1;
+            }
+            udp::send_batch(fd, &group, None, &self.fast.caps, &mut self.stats);
+            start = end;
+        }
+        drop(group);
         self.out.clear();
+    }
+
+    fn log_stats(&mut self) {
+        let i = self.index as usize;
+        if self.fast.recv_log {
+            tracing::info!("{}", self.stats.recv_log_line(i));
+        }
+        if self.fast.send_log {
+            tracing::info!("{}", self.stats.send_log_line(i));
+        }
+        self.stats = UdpStats::default();
     }
 }

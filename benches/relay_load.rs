@@ -55,6 +55,7 @@ Load:
   --peer ADDR            use an external echo peer (no own peers; relayed = 2 x round trips)
   --user U --password P --realm R   credentials (default load / loadpass / load.test)
   --label NAME           label for the RESULT line (default: ours, coturn or external)
+  --refresh SECS         Refresh + ChannelBind/CreatePermission period (default 120)
   --soak                 long run: print a line every 10 s (sessions, sent, received, loss, RSS)
   --quiet                only the RESULT line
 ";
@@ -87,6 +88,7 @@ struct Opts {
     label: Option<String>,
     soak: bool,
     quiet: bool,
+    refresh: f64,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -115,6 +117,7 @@ fn parse_opts() -> Result<Opts, String> {
         label: None,
         soak: false,
         quiet: false,
+        refresh: 120.0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -162,6 +165,7 @@ fn parse_opts() -> Result<Opts, String> {
             "--realm" => o.realm = val("--realm")?,
             "--label" => o.label = Some(val("--label")?),
             "--soak" => o.soak = true,
+            "--refresh" => o.refresh = num("--refresh", val("--refresh")?)?,
             "--quiet" => o.quiet = true,
             other => return Err(format!("unknown option '{other}' (try --help)")),
         }
@@ -179,6 +183,7 @@ fn parse_opts() -> Result<Opts, String> {
         (o.warmup >= 0.0 && o.warmup <= 60.0, "--warmup must be 0..=60"),
         (o.rate.map_or(true, |r| r > 0.0 && r <= 1e6), "--rate must be in (0, 1e6]"),
         (o.window.map_or(true, |w| (1..=65_536).contains(&w)), "--window must be 1..=65536"),
+        (o.refresh >= 1.0 && o.refresh <= 250.0, "--refresh must be 1..=250 (permissions last 300 s)"),
         (o.min_port <= o.max_port, "--min-port above --max-port"),
         (o.server.is_none() || o.start_server.is_none(), "--server and --start-server exclude each other"),
     ];
@@ -395,6 +400,7 @@ struct Shared {
     peer_rx: AtomicU64,
     window_resets: AtomicU64,
     refresh_errors: AtomicU64,
+    refresh_ok: AtomicU64,
     send_errors: AtomicU64,
 }
 
@@ -732,7 +738,7 @@ fn run_sessions(
         }
     }
     // Allocation 600 s, permission 300 s: refresh well before either runs out.
-    let refresh_every = Duration::from_secs(120);
+    let refresh_every = Duration::from_secs_f64(o.refresh);
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 65_536];
     let mut drain_until: Option<Instant> = None;
@@ -831,7 +837,9 @@ fn run_sessions(
                     }
                 } else if let Ok(m) = Message::parse(raw) {
                     // An answer to a refresh.
-                    if m.class() == Class::Error {
+                    if m.class() == Class::Success {
+                        sh.refresh_ok.fetch_add(1, Ordering::Relaxed);
+                    } else if m.class() == Class::Error {
                         let code = m.error_code().and_then(|r| r.ok()).map(|(c, _)| c).unwrap_or(0);
                         if code == 438 || code == 401 {
                             s.auth.learn(&m);
@@ -1025,13 +1033,14 @@ fn run(o: Opts) -> Result<(), String> {
             let loss = loss_pct(s.sent - prev.sent, s.recv - prev.recv);
             let rss = pid.and_then(|p| proc_status_kb(p, "VmRSS:"));
             println!(
-                "SOAK t={:.0}s sessions={allocs_ok} sent={} received={} rt_ps={:.0} loss_pct={loss:.3} server_rss_kb={} window_resets={} refresh_errors={}",
+                "SOAK t={:.0}s sessions={allocs_ok} sent={} received={} rt_ps={:.0} loss_pct={loss:.3} server_rss_kb={} window_resets={} refresh_ok={} refresh_errors={}",
                 s.t.duration_since(a.t).as_secs_f64(),
                 s.sent,
                 s.recv,
                 (s.recv - prev.recv) as f64 / dt,
                 rss.map_or("na".into(), |v| v.to_string()),
                 sh.window_resets.load(Ordering::Relaxed),
+                sh.refresh_ok.load(Ordering::Relaxed),
                 sh.refresh_errors.load(Ordering::Relaxed),
             );
             prev = s;

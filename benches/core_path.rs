@@ -52,7 +52,7 @@ impl RelayProvider for FakeRelays {
         self.next_id += 1;
         let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)), self.next_port);
         self.open.insert(self.next_id, local);
-        Ok(RelayBinding { id: RelayId(self.next_id), local, advertised: local, reservation_token: None })
+        Ok(RelayBinding { id: RelayId(self.next_id), local, advertised: local, reservation_token: None, shared: false })
     }
 
     fn release_relay(&mut self, id: RelayId) {

@@ -101,6 +101,9 @@ fi
 
 # ---------------------------------------------------------------- build + test
 cargo build --release --bins
+# Benchmarks are not run here (they measure, they don't check), but they must
+# keep compiling.
+cargo build --release --benches
 export TURNSERVER_BIN="${TURNSERVER_BIN:-$ROOT/target/release/turnserver}"
 log "integration tests use TURNSERVER_BIN=$TURNSERVER_BIN"
 cargo test --release "$@"

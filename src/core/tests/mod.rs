@@ -427,7 +427,7 @@ fn binding_answers_and_options() {
     assert_eq!(Message::parse(&out[0].1).unwrap().error_code().unwrap().unwrap().0, 420);
     // An indication gets no answer; junk gets no answer.
     let mut ind = Vec::new();
-    let mut b = MessageBuilder::new(&mut ind, MessageType::new(Method::BINDING, Class::Indication), TransactionId([1; 12]));
+    let b = MessageBuilder::new(&mut ind, MessageType::new(Method::BINDING, Class::Indication), TransactionId([1; 12]));
     let r = b.finish();
     assert!(h.from_client(c.addr, &ind[r]).is_empty());
     assert!(h.from_client(c.addr, b"\xff\xffGET / HTTP/1.1").is_empty());

@@ -175,11 +175,21 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     let nofile = process::raise_nofile_limit();
     tracing::info!("Max number of open files/sockets allowed for this process: {nofile}");
     tracing::info!("Due to the open files/sockets limitation, max supported number of TURN Sessions possible is: {} (approximately)", nofile / 2);
-    let running = relay::start(&plan, Arc::new(core)).context("Cannot start relay threads")?;
+    // Written before the listeners answer, so a client that got an answer
+    // can rely on the pid file.
+    let pidfile = process::write_pidfile(cfg.pidfile.as_deref());
+    let running = match relay::start(&plan, Arc::new(core)).context("Cannot start relay threads") {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(p) = &pidfile {
+                process::remove_pidfile(p);
+            }
+            return Err(e);
+        }
+    };
     tracing::info!("Total relay threads: {}", plan.threads);
     // coturn's load-test scripts wait for this line.
     tracing::info!("Total auth threads: 0");
-    let pidfile = process::write_pidfile(cfg.pidfile.as_deref());
     wait_for_stop(log);
     tracing::info!("Terminating: stopping relay threads");
     running.stop();

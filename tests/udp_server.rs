@@ -354,3 +354,85 @@ fn user_and_total_quota_answer_486() {
     });
     assert_eq!(code(&a), 486, "total quota");
 }
+
+/// The same relay flow with every fast path switched off (the portable path)
+/// and with everything on, including UDP GSO for bursts to one destination.
+#[test]
+fn relay_flow_with_fast_paths_on_and_off() {
+    for flags in [&["--udp-recvmmsg=false", "--udp-gso=false"][..], &["--udp-recvmmsg", "--udp-gso", "--udp-sendmmsg-log"][..]] {
+        let s = lt_server(flags);
+        let peer = echo_peer();
+        let mut c = Client::new(s.addr());
+        c.allocate();
+        let a = c.request(Method::CHANNEL_BIND, |b| {
+            b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
+            b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
+        });
+        assert_eq!(code(&a), 0);
+        // Bursts of equal-sized frames: the echo comes back as a burst to one
+        // client, which the server may send as one GSO batch.
+        for burst in 0..20u32 {
+            for i in 0..16u32 {
+                let mut f = Vec::new();
+                ChannelData::encode(0x4000, format!("b{burst:03}-{i:03}").as_bytes(), false, &mut f);
+                c.sock.send_to(&f, s.addr()).unwrap();
+            }
+            let mut got = Vec::new();
+            for _ in 0..16 {
+                let d = c.recv();
+                got.push(String::from_utf8(ChannelData::parse(&d).unwrap().data.to_vec()).unwrap());
+            }
+            got.sort();
+            let want: Vec<String> = (0..16).map(|i| format!("b{burst:03}-{i:03}")).collect();
+            assert_eq!(got, want, "flags {flags:?}");
+        }
+        assert!(s.log().contains("UDP fast path: recvmmsg"), "{}", s.log());
+    }
+}
+
+/// `--multiplex-peer`: allocations of a thread share its relay port; peers
+/// are told apart by address; EVEN-PORT gets 508.
+#[test]
+fn multiplex_peer_shares_the_thread_relay_socket() {
+    let ports = PortBlock::claim();
+    let base = ports.spare_port(0);
+    drop(ports);
+    let s = lt_server(&["--multiplex-peer", &format!("--multiplex-peer-port={base}"), "--relay-threads=2"]);
+    assert!(s.log().contains("Multiplex relay socket of thread 0: 127.0.0.1:"), "{}", s.log());
+    let mut clients: Vec<Client> = (0..8).map(|_| Client::new(s.addr())).collect();
+    let mut relays = Vec::new();
+    for c in clients.iter_mut() {
+        relays.push(c.allocate());
+    }
+    for r in &relays {
+        assert!(r.port() == base || r.port() == base + 2, "relay {r} is not a thread's shared port");
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let peer = echo_peer();
+        let a = c.request(Method::CHANNEL_BIND, |b| {
+            b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
+            b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
+        });
+        assert_eq!(code(&a), 0, "client {i}");
+    }
+    for round in 0..10 {
+        for (i, c) in clients.iter_mut().enumerate() {
+            let payload = format!("c{i}-r{round}");
+            let mut f = Vec::new();
+            ChannelData::encode(0x4000, payload.as_bytes(), false, &mut f);
+            c.sock.send_to(&f, s.addr()).unwrap();
+            let d = c.recv();
+            assert_eq!(ChannelData::parse(&d).unwrap().data, payload.as_bytes());
+        }
+    }
+    let mut c = Client::new(s.addr());
+    let a = c.request(Method::ALLOCATE, |b| {
+        b.add_raw(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    });
+    assert_eq!(code(&a), 401);
+    let a = c.request(Method::ALLOCATE, |b| {
+        b.add_raw(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        b.add_raw(AttrType::EVEN_PORT, &[0x80]);
+    });
+    assert_eq!(code(&a), 508);
+}

@@ -140,6 +140,7 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr]) -> anyhow::Result<RelayP
         udp_recvmmsg_log: cfg.udp_recvmmsg_log,
         udp_sendmmsg_log: cfg.udp_sendmmsg_log,
         multiplex_port: cfg.multiplex_peer.then_some(cfg.multiplex_peer_port),
+        coalesce_us: cfg.udp_coalesce_us,
     })
 }
 

@@ -204,6 +204,13 @@ impl Builder {
                 }
                 cfg.multiplex_peer_port = p;
             }
+            "udp-coalesce-us" => {
+                let n: u32 = number(name, v)?;
+                if n > 10_000 {
+                    return Err(bad_value(name, v, "must be between 0 and 10000 microseconds"));
+                }
+                cfg.udp_coalesce_us = n;
+            }
             "multiplex-peer-max-peers" => {
                 let n: u32 = number(name, v)?;
                 if !(1..=65535).contains(&n) {

@@ -26,6 +26,9 @@ pub enum LogTarget {
     File(PathBuf),
 }
 
+/// Default of `--udp-coalesce-us`.
+pub const DEFAULT_UDP_COALESCE_US: u32 = 1000;
+
 /// `--log-min-level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -89,6 +92,10 @@ pub struct Config {
     pub multiplex_peer_port: u16,
     /// `--multiplex-peer-max-peers` (256): peer endpoints per allocation.
     pub multiplex_peer_max_peers: u32,
+    /// `--udp-coalesce-us` (ours, not coturn's): after a relay-thread round
+    /// that read only a few datagrams, wait this many microseconds before
+    /// reading again so the next round is a batch. 0 turns it off.
+    pub udp_coalesce_us: u32,
 
     // --- authentication ---
     pub lt_cred_mech: bool,
@@ -328,6 +335,7 @@ impl Default for Config {
             multiplex_peer: false,
             multiplex_peer_port: 3480,
             multiplex_peer_max_peers: 256,
+            udp_coalesce_us: DEFAULT_UDP_COALESCE_US,
             lt_cred_mech: false,
             no_auth: true,
             users: Vec::new(),

@@ -171,6 +171,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("udp-recvmmsg-log", None, B, false, Y, "", "Log recvmmsg batching statistics every 10 seconds."),
     o("udp-sendmmsg-log", None, B, false, Y, "", "Log sendmmsg/GSO batching statistics every 10 seconds."),
     o("udp-gso", None, B, false, Y, "", "Use UDP segmentation offload (UDP_SEGMENT) for egress batches. Default on where the kernel supports it; =false turns it off."),
+    o("udp-coalesce-us", None, R, false, Y, "<microseconds>", "Longest wait a relay thread takes after a thin round so busy trickles of datagrams are handled in batches (ours; not in coturn). Default 1000; 0 = off."),
     o("multiplex-peer", None, I, false, Y, "", "One shared relay socket pair per thread, demultiplexed by peer address (value ignored)."),
     o("multiplex-peer-port", None, R, false, Y, "<port>", "Base port of the shared multiplex relay sockets. Default 3480."),
     o("multiplex-peer-max-peers", None, R, false, Y, "<n>", "Peer endpoints allowed per allocation in multiplex mode. Default 256."),

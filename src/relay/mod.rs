@@ -41,6 +41,8 @@ pub struct RelayPlan {
     pub udp_sendmmsg_log: bool,
     /// `--multiplex-peer-port` when `--multiplex-peer` is on.
     pub multiplex_port: Option<u16>,
+    /// `--udp-coalesce-us` in microseconds (0 = off).
+    pub coalesce_us: u32,
 }
 
 /// Relay threads number: `-m` if given (0 = one thread), else the CPU count
@@ -94,13 +96,15 @@ pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>) -> anyhow::Result<Running>
         recv_log: plan.udp_recvmmsg_log,
         send_log: plan.udp_sendmmsg_log,
         multiplex_port: plan.multiplex_port,
+        coalesce: std::time::Duration::from_micros(u64::from(plan.coalesce_us)),
     };
     tracing::info!(
-        "UDP fast path: recvmmsg {}, sendmmsg {}, GSO {}, multiplex-peer {}",
+        "UDP fast path: recvmmsg {}, sendmmsg {}, GSO {}, multiplex-peer {}, coalesce {} us",
         on_off(fast.caps.recvmmsg_enabled()),
         on_off(fast.caps.sendmmsg_enabled()),
         on_off(fast.caps.gso_enabled()),
-        on_off(fast.multiplex_port.is_some())
+        on_off(fast.multiplex_port.is_some()),
+        plan.coalesce_us
     );
     let stop = Arc::new(AtomicBool::new(false));
     let mut prepared = Vec::new();

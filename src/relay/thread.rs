@@ -68,6 +68,66 @@ pub struct FastPath {
     pub send_log: bool,
     /// `--multiplex-peer` base port, when enabled.
     pub multiplex_port: Option<u16>,
+    /// `--udp-coalesce-us`: the longest coalescing wait (0 = off); see [`Coalescer`].
+    pub coalesce: Duration,
+}
+
+/// Interrupt moderation in user space.
+///
+/// When traffic trickles in (each wake-up finds one or two datagrams), every
+/// datagram pays a wake-up, a receive and a send syscall of its own. After
+/// such a thin round, waiting a little before polling again lets the next
+/// datagrams queue up, so one `recvmmsg`/`sendmmsg` round carries several.
+/// The wait is sized from the thread's measured arrival rate to collect about
+/// [`Coalescer::TARGET`] datagrams, capped at `max`, and skipped when the rate
+/// is too low for the wait to gather at least [`Coalescer::WORTHWHILE`]
+/// (an idle or quiet thread never waits) and after full rounds (the queue is
+/// already batching). Answers of the round are sent before the wait, so the
+/// added latency is at most `max` for datagrams that arrive during it.
+#[derive(Debug)]
+pub struct Coalescer {
+    max: Duration,
+    /// Arrival rate estimate, datagrams per microsecond (EWMA).
+    rate: f64,
+    last: Instant,
+}
+
+impl Coalescer {
+    /// Datagrams a coalesced round aims for.
+    pub const TARGET: f64 = udp::BATCH as f64;
+    /// The least a wait must be expected to gather to be worth its cost.
+    pub const WORTHWHILE: f64 = 4.0;
+    /// Rounds with at least this many datagrams (a socket's drain budget) are
+    /// backlogged: poll again at once.
+    pub const FULL_ROUND: usize = DRAIN_BUDGET;
+
+    pub fn new(max: Duration) -> Self {
+        Coalescer { max, rate: 0.0, last: Instant::now() }
+    }
+
+    /// Account a round of `datagrams` that ended at `now`; the wait to take
+    /// before polling again, if any.
+    pub fn after_round(&mut self, datagrams: usize, now: Instant) -> Option<Duration> {
+        if self.max.is_zero() {
+            return None;
+        }
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64() * 1e6;
+        self.last = now;
+        if elapsed > 0.0 {
+            let inst = datagrams as f64 / elapsed.max(1.0);
+            // Long idle gaps reset the estimate quickly; busy periods smooth it.
+            self.rate = 0.7 * self.rate + 0.3 * inst;
+        }
+        if datagrams == 0 || datagrams >= Self::FULL_ROUND {
+            return None;
+        }
+        let max_us = self.max.as_secs_f64() * 1e6;
+        if self.rate * max_us < Self::WORTHWHILE {
+            return None;
+        }
+        let want_us = (Self::TARGET / self.rate).min(max_us);
+        Some(Duration::from_micros(want_us as u64))
+    }
 }
 
 /// Everything a relay thread starts with.
@@ -100,6 +160,37 @@ pub struct RelayThread {
     pending: Vec<Token>,
     /// Flush scratch: (socket fd, destination, transmit index).
     order: Vec<(RawFd, SocketAddr, u32)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalescer_waits_only_when_it_pays() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_micros(n * 1000);
+        // Quiet: one datagram every 10 ms never waits.
+        let mut c = Coalescer::new(Duration::from_micros(1000));
+        c.last = t0;
+        for i in 1..50 {
+            assert_eq!(c.after_round(1, ms(10 * i)), None);
+        }
+        // Busy trickle: 2 datagrams every 100 us (20 per ms) waits, sized to
+        // the target batch and capped at the maximum.
+        let mut c = Coalescer::new(Duration::from_micros(1000));
+        c.last = t0;
+        let mut wait = None;
+        for i in 1..50u64 {
+            wait = c.after_round(2, t0 + Duration::from_micros(100 * i));
+        }
+        let w = wait.expect("waits under a busy trickle");
+        assert!(w >= Duration::from_micros(900) && w <= Duration::from_micros(1000), "{w:?}");
+        // Full rounds never wait; off never waits.
+        assert_eq!(c.after_round(Coalescer::FULL_ROUND, ms(10)), None);
+        let mut off = Coalescer::new(Duration::ZERO);
+        assert_eq!(off.after_round(2, ms(1)), None);
+    }
 }
 
 impl RelayThread {
@@ -147,6 +238,7 @@ impl RelayThread {
         let mut batch = RecvBatch::new(SLOT_SIZE);
         let mut ready: Vec<Token> = Vec::new();
         let mut next_stats = Instant::now() + STATS_LOG_INTERVAL;
+        let mut coalescer = Coalescer::new(self.fast.coalesce);
         loop {
             let timeout = if !self.pending.is_empty() {
                 Duration::ZERO
@@ -173,13 +265,21 @@ impl RelayThread {
             }
             let now = self.clock.now();
             self.relays.now_ms = now.ms;
+            let mut round = 0;
             for &token in &ready {
-                if self.drain(now, token, &mut batch) {
+                let (read, more) = self.drain(now, token, &mut batch);
+                round += read;
+                if more {
                     self.pending.push(token);
                 }
             }
             self.flush();
             self.server.handle_timeouts(self.clock.now(), &mut self.relays);
+            if let Some(wait) = coalescer.after_round(round, Instant::now()) {
+                if self.pending.is_empty() {
+                    std::thread::sleep(wait);
+                }
+            }
             if (self.fast.recv_log || self.fast.send_log) && Instant::now() >= next_stats {
                 self.log_stats();
                 next_stats = Instant::now() + STATS_LOG_INTERVAL;
@@ -188,19 +288,19 @@ impl RelayThread {
         self.server.shutdown(&mut self.relays);
     }
 
-    /// Read one ready socket in batches, up to the budget; true if it may
-    /// hold more.
-    fn drain(&mut self, now: Now, token: Token, batch: &mut RecvBatch) -> bool {
+    /// Read one ready socket in batches, up to the budget. Returns the
+    /// datagrams read and whether the socket may hold more.
+    fn drain(&mut self, now: Now, token: Token, batch: &mut RecvBatch) -> (usize, bool) {
         let (fd, relay) = if token.0 >= RELAY_TOKEN_BASE {
             let key = token.0 - RELAY_TOKEN_BASE;
             match self.relays.sockets.get(key) {
                 Some(s) => (s.socket.as_raw_fd(), Some(RelayId(key as u32))),
-                None => return false,
+                None => return (0, false),
             }
         } else {
             match self.listeners.get(token.0) {
                 Some(l) => (l.socket.as_raw_fd(), None),
-                None => return false,
+                None => return (0, false),
             }
         };
         let local = self.listeners.get(token.0).map(|l| l.local);
@@ -209,7 +309,7 @@ impl RelayThread {
             let n = match batch.recv(fd, &self.fast.caps, &mut self.stats) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
+                Err(_) => return (read, false),
             };
             for r in batch.iter() {
                 if r.truncated {
@@ -231,10 +331,10 @@ impl RelayThread {
             // a datagram arriving later raises a new edge-triggered event, so
             // the extra EAGAIN read is not needed.
             if n < udp::BATCH {
-                return false;
+                return (read, false);
             }
         }
-        true
+        (read, true)
     }
 
     /// Send everything the core queued: grouped by socket, and by destination

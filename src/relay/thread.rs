@@ -90,6 +90,13 @@ pub struct Coalescer {
     /// Arrival rate estimate, datagrams per microsecond (EWMA).
     rate: f64,
     last: Instant,
+    /// The round being accounted followed a wait.
+    waited: bool,
+    /// Thin rounds to let pass without waiting, after waits that gathered
+    /// too little (a ping-pong client: the wait only delays its next request).
+    backoff: u32,
+    /// Current back-off length; doubles on each fruitless wait.
+    backoff_len: u32,
 }
 
 impl Coalescer {
@@ -100,9 +107,11 @@ impl Coalescer {
     /// Rounds with at least this many datagrams (a socket's drain budget) are
     /// backlogged: poll again at once.
     pub const FULL_ROUND: usize = DRAIN_BUDGET;
+    /// Longest back-off, in rounds, after fruitless waits.
+    pub const MAX_BACKOFF: u32 = 256;
 
     pub fn new(max: Duration) -> Self {
-        Coalescer { max, rate: 0.0, last: Instant::now() }
+        Coalescer { max, rate: 0.0, last: Instant::now(), waited: false, backoff: 0, backoff_len: 0 }
     }
 
     /// Account a round of `datagrams` that ended at `now`; the wait to take
@@ -118,7 +127,20 @@ impl Coalescer {
             // Long idle gaps reset the estimate quickly; busy periods smooth it.
             self.rate = 0.7 * self.rate + 0.3 * inst;
         }
+        // Judge the previous wait by what it gathered.
+        if std::mem::take(&mut self.waited) {
+            if (datagrams as f64) < Self::WORTHWHILE {
+                self.backoff_len = (self.backoff_len * 2).clamp(1, Self::MAX_BACKOFF);
+                self.backoff = self.backoff_len;
+            } else {
+                self.backoff_len = 0;
+            }
+        }
         if datagrams == 0 || datagrams >= Self::FULL_ROUND {
+            return None;
+        }
+        if self.backoff > 0 {
+            self.backoff -= 1;
             return None;
         }
         let max_us = self.max.as_secs_f64() * 1e6;
@@ -126,6 +148,7 @@ impl Coalescer {
             return None;
         }
         let want_us = (Self::TARGET / self.rate).min(max_us);
+        self.waited = true;
         Some(Duration::from_micros(want_us as u64))
     }
 }
@@ -180,12 +203,35 @@ mod tests {
         // the target batch and capped at the maximum.
         let mut c = Coalescer::new(Duration::from_micros(1000));
         c.last = t0;
-        let mut wait = None;
-        for i in 1..50u64 {
-            wait = c.after_round(2, t0 + Duration::from_micros(100 * i));
+        let (mut t, mut pending_wait, mut waits) = (t0, Duration::ZERO, Vec::new());
+        for _ in 0..200 {
+            // 20 datagrams per ms arrive; a round reads what came in its gap
+            // (100 us of processing) plus the wait before it.
+            let gap = Duration::from_micros(100) + pending_wait;
+            t += gap;
+            let n = (gap.as_micros() as usize * 20 / 1000).max(1);
+            pending_wait = c.after_round(n, t).unwrap_or(Duration::ZERO);
+            if !pending_wait.is_zero() {
+                waits.push(pending_wait);
+            }
         }
-        let w = wait.expect("waits under a busy trickle");
+        assert!(waits.len() > 80, "only {} waits", waits.len());
+        let w = *waits.last().expect("waits under a busy trickle");
         assert!(w >= Duration::from_micros(900) && w <= Duration::from_micros(1000), "{w:?}");
+        // A ping-pong client: every wait gathers one datagram, so waits back
+        // off until they are rare.
+        let mut c = Coalescer::new(Duration::from_micros(1000));
+        c.last = t0;
+        let mut t = t0;
+        let mut waits = 0;
+        for _ in 0..2000 {
+            t += Duration::from_micros(80);
+            if let Some(w) = c.after_round(1, t) {
+                waits += 1;
+                t += w;
+            }
+        }
+        assert!(waits < 40, "{waits} fruitless waits");
         // Full rounds never wait; off never waits.
         assert_eq!(c.after_round(Coalescer::FULL_ROUND, ms(10)), None);
         let mut off = Coalescer::new(Duration::ZERO);

@@ -113,7 +113,13 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr]) -> anyhow::Result<RelayP
     let relay_ips: Vec<IpAddr> = if !cfg.relay_ips.is_empty() {
         cfg.relay_ips.clone()
     } else {
-        listen_ips.iter().copied().filter(|ip| !ip.is_unspecified()).collect()
+        let specific: Vec<IpAddr> = listen_ips.iter().copied().filter(|ip| !ip.is_unspecified()).collect();
+        if specific.is_empty() {
+            // Wildcard listeners only: relay on every local address.
+            local_addrs.to_vec()
+        } else {
+            specific
+        }
     };
     if relay_ips.is_empty() {
         return Err(anyhow!("You must specify the relay address(es)"));

@@ -436,3 +436,119 @@ fn multiplex_peer_shares_the_thread_relay_socket() {
     });
     assert_eq!(code(&a), 508);
 }
+
+/// A wildcard listener (0.0.0.0) answers from the address the client sent to
+/// (packet info), and the session lives on that address.
+#[test]
+fn wildcard_listener_answers_from_the_address_used() {
+    let ports = PortBlock::claim();
+    let bin = common::server_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let port = ports.listen_port();
+    let mut child = std::process::Command::new(&bin)
+        .args([
+            "-n",
+            "--listening-ip=0.0.0.0",
+            &format!("--listening-port={port}"),
+            "--relay-ip=127.0.0.1",
+            &format!("--min-port={}", ports.min_relay_port()),
+            &format!("--max-port={}", ports.max_relay_port()),
+            "--lt-cred-mech",
+            "--user=user:pass",
+            "--realm=example.org",
+            "--allow-loopback-peers",
+            "--log-file=stdout",
+            "--simple-log",
+            "--relay-threads=1",
+            &format!("--pidfile={}", dir.path().join("pid").display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let target: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !common::stun_probe(target, Duration::from_millis(300)) {
+        assert!(Instant::now() < deadline, "server not ready on {target}");
+    }
+    let mut c = Client::new(target);
+    let m = c.build(Method::BINDING, Class::Request, false, |_| {});
+    c.sock.send_to(&m, target).unwrap();
+    let mut buf = [0u8; 1500];
+    let (_, from) = c.sock.recv_from(&mut buf).unwrap();
+    assert_eq!(from, target, "the answer must come from the address the client used");
+    let peer = echo_peer();
+    c.allocate();
+    let a = c.request(Method::CHANNEL_BIND, |b| {
+        b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
+        b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
+    });
+    assert_eq!(code(&a), 0);
+    let mut f = Vec::new();
+    ChannelData::encode(0x4000, b"via-wildcard", false, &mut f);
+    c.sock.send_to(&f, target).unwrap();
+    let (n, from) = c.sock.recv_from(&mut buf).unwrap();
+    assert_eq!(from, target);
+    assert_eq!(ChannelData::parse(&buf[..n]).unwrap().data, b"via-wildcard");
+    // SAFETY: kill the child we started, by its PID.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+}
+
+/// DiffServ/ECN marks of the client's datagrams reach the peer, and the
+/// peer's marks reach the client (RFC 8656 14).
+#[test]
+fn tos_marks_are_relayed_both_ways() {
+    use std::os::fd::AsRawFd;
+    use turnserver::relay::udp;
+    let s = lt_server(&[]);
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    udp::enable_tos_ttl(peer.as_raw_fd(), false).unwrap();
+    let mut c = Client::new(s.addr());
+    udp::enable_tos_ttl(c.sock.as_raw_fd(), false).unwrap();
+    c.allocate();
+    let a = c.request(Method::CHANNEL_BIND, |b| {
+        b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
+        b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer_addr);
+    });
+    assert_eq!(code(&a), 0);
+    let caps = udp::UdpCaps::fixed(true, true, false);
+    let mut stats = udp::UdpStats::default();
+    let recv_one = |sock: &UdpSocket, stats: &mut udp::UdpStats| -> (Vec<u8>, Option<u8>, SocketAddr) {
+        sock.set_nonblocking(true).unwrap();
+        let mut batch = udp::RecvBatch::new(2048);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let n = batch.recv(sock.as_raw_fd(), &caps, stats).unwrap();
+            if n > 0 {
+                let r = batch.get(0);
+                let out = (r.data.to_vec(), r.tos, r.from);
+                sock.set_nonblocking(false).unwrap();
+                return out;
+            }
+            assert!(Instant::now() < deadline, "nothing received");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    // Client → peer with EF + ECT(0).
+    udp::set_tos(c.sock.as_raw_fd(), false, 0xba).unwrap();
+    let mut f = Vec::new();
+    ChannelData::encode(0x4000, b"ef", false, &mut f);
+    c.sock.send_to(&f, s.addr()).unwrap();
+    let (data, tos, relay) = recv_one(&peer, &mut stats);
+    assert_eq!((data.as_slice(), tos), (&b"ef"[..], Some(0xba)));
+    // Peer → client with AF41.
+    udp::set_tos(peer.as_raw_fd(), false, 0x88).unwrap();
+    peer.send_to(b"af41", relay).unwrap();
+    let (data, tos, _) = recv_one(&c.sock, &mut stats);
+    assert_eq!(ChannelData::parse(&data).unwrap().data, b"af41");
+    assert_eq!(tos, Some(0x88));
+    // Unmarked traffic goes back to the default.
+    udp::set_tos(peer.as_raw_fd(), false, 0).unwrap();
+    peer.send_to(b"plain", relay).unwrap();
+    let (_, tos, _) = recv_one(&c.sock, &mut stats);
+    assert_eq!(tos, Some(0));
+}

@@ -21,6 +21,9 @@ pub enum Dest {
 pub struct Transmit {
     pub dest: Dest,
     pub range: Range<usize>,
+    /// TOS / traffic class to send with. The core leaves 0 (the default); the
+    /// I/O layer copies the incoming datagram's mark onto relayed data.
+    pub tos: u8,
 }
 
 /// Datagrams produced while handling a batch of input. The I/O layer drains it
@@ -43,7 +46,7 @@ impl Outputs {
 
     /// Record that `range` of the arena goes to `dest`.
     pub fn push(&mut self, dest: Dest, range: Range<usize>) {
-        self.transmits.push(Transmit { dest, range });
+        self.transmits.push(Transmit { dest, range, tos: 0 });
     }
 
     /// Copy `data` into the arena and queue it for `dest`.

@@ -69,6 +69,8 @@ impl RelayAddressing {
 pub struct RelaySocket {
     pub socket: UdpSocket,
     pub local: SocketAddr,
+    /// TOS the socket currently sends with (cached to skip setsockopt).
+    pub tos: u8,
     pool: Arc<PortPool>,
 }
 
@@ -131,11 +133,13 @@ impl ThreadRelays {
 
     fn register(&mut self, std_sock: std::net::UdpSocket, pool: Arc<PortPool>) -> Option<RelayId> {
         let local = std_sock.local_addr().ok()?;
+        // Best effort: without it relayed data just keeps the default marks.
+        let _ = super::udp::enable_tos_ttl(std::os::fd::AsRawFd::as_raw_fd(&std_sock), local.is_ipv6());
         let mut socket = UdpSocket::from_std(std_sock);
         let entry = self.sockets.vacant_entry();
         let key = entry.key();
         self.registry.register(&mut socket, Token(RELAY_TOKEN_BASE + key), Interest::READABLE).ok()?;
-        entry.insert(RelaySocket { socket, local, pool });
+        entry.insert(RelaySocket { socket, local, tos: 0, pool });
         Some(RelayId(key as u32))
     }
 }

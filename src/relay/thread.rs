@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -58,6 +58,26 @@ impl Default for Clock {
 struct Listener {
     socket: UdpSocket,
     local: SocketAddr,
+    /// Bound to 0.0.0.0 / ::: the local address of each datagram comes from
+    /// packet info, and answers name their source address.
+    wildcard: bool,
+    /// TOS the socket currently sends with (cached to skip setsockopt).
+    tos: u8,
+}
+
+/// Which socket a queued datagram leaves through (for its TOS cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Via {
+    Listener(usize),
+    Relay(usize),
+}
+
+/// The unspecified address of `ip`'s family (the key of a wildcard listener).
+fn unspecified_like(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
 }
 
 /// Fast-path switches of the process.
@@ -181,8 +201,9 @@ pub struct RelayThread {
     out: Outputs,
     /// Sockets that still had data when their budget ran out.
     pending: Vec<Token>,
-    /// Flush scratch: (socket fd, destination, transmit index).
-    order: Vec<(RawFd, SocketAddr, u32)>,
+    /// Flush scratch: (socket, source IP for wildcard listeners, TOS,
+    /// destination, transmit index).
+    order: Vec<(Via, Option<std::net::IpAddr>, u8, SocketAddr, u32)>,
 }
 
 #[cfg(test)]
@@ -247,10 +268,16 @@ impl RelayThread {
         let mut by_local = HashMap::new();
         for (i, std_sock) in setup.listeners.into_iter().enumerate() {
             let local = std_sock.local_addr()?;
+            let wildcard = local.ip().is_unspecified();
+            if wildcard {
+                udp::enable_pktinfo(std_sock.as_raw_fd(), local.is_ipv6())?;
+            }
+            // Best effort: without it relayed data keeps the default marks.
+            let _ = udp::enable_tos_ttl(std_sock.as_raw_fd(), local.is_ipv6());
             let mut socket = UdpSocket::from_std(std_sock);
             poll.registry().register(&mut socket, Token(i), Interest::READABLE)?;
             by_local.insert(local, i);
-            listeners.push(Listener { socket, local });
+            listeners.push(Listener { socket, local, wildcard, tos: 0 });
         }
         let mut relays = ThreadRelays::new(poll.registry().try_clone()?, setup.addressing);
         if let Some(base) = setup.fast.multiplex_port {
@@ -349,7 +376,7 @@ impl RelayThread {
                 None => return (0, false),
             }
         };
-        let local = self.listeners.get(token.0).map(|l| l.local);
+        let listener = self.listeners.get(token.0).map(|l| (l.local, l.wildcard));
         let mut read = 0;
         while read < DRAIN_BUDGET {
             let n = match batch.recv(fd, &self.fast.caps, &mut self.stats) {
@@ -361,10 +388,29 @@ impl RelayThread {
                 if r.truncated {
                     continue;
                 }
-                match (relay, local) {
-                    (Some(id), _) => self.server.handle_peer_datagram(now, id, r.from, r.data, &mut self.out),
-                    (None, Some(local)) => {
-                        self.server.handle_client_datagram(now, local, r.from, r.data, &mut self.relays, &mut self.out)
+                let before = self.out.transmits.len();
+                let tos = r.tos.unwrap_or(0);
+                match (relay, listener) {
+                    (Some(id), _) => {
+                        self.server.handle_peer_datagram(now, id, r.from, r.data, &mut self.out);
+                        // Relayed to the client: carry the peer's DiffServ/ECN marks.
+                        for t in &mut self.out.transmits[before..] {
+                            t.tos = tos;
+                        }
+                    }
+                    (None, Some((mut local, wildcard))) => {
+                        if wildcard {
+                            if let Some(dst) = r.dst {
+                                local = SocketAddr::new(dst, local.port());
+                            }
+                        }
+                        self.server.handle_client_datagram(now, local, r.from, r.data, &mut self.relays, &mut self.out);
+                        // Relayed to a peer: carry the client's marks; answers keep the default.
+                        for t in &mut self.out.transmits[before..] {
+                            if matches!(t.dest, Dest::Peer { .. }) {
+                                t.tos = tos;
+                            }
+                        }
                     }
                     (None, None) => {}
                 }
@@ -391,37 +437,52 @@ impl RelayThread {
         }
         self.order.clear();
         for (i, t) in self.out.transmits.iter().enumerate() {
-            let (fd, to) = match t.dest {
-                Dest::Client { local, to } => match self.by_local.get(&local).and_then(|&i| self.listeners.get(i)) {
-                    Some(l) => (l.socket.as_raw_fd(), to),
-                    None => continue,
+            let entry = match t.dest {
+                Dest::Client { local, to } => match self.by_local.get(&local) {
+                    Some(&l) => (Via::Listener(l), None, t.tos, to, i as u32),
+                    // A wildcard listener: send from the address the client used.
+                    None => match self.by_local.get(&SocketAddr::new(unspecified_like(local.ip()), local.port())) {
+                        Some(&l) => (Via::Listener(l), Some(local.ip()), t.tos, to, i as u32),
+                        None => continue,
+                    },
                 },
-                Dest::Peer { relay, to } => match self.relays.sockets.get(relay.0 as usize) {
-                    Some(s) => (s.socket.as_raw_fd(), to),
-                    None => continue,
-                },
+                Dest::Peer { relay, to } => (Via::Relay(relay.0 as usize), None, t.tos, to, i as u32),
             };
-            self.order.push((fd, to, i as u32));
+            self.order.push(entry);
         }
         if self.order.len() > 1 {
             // Stable: datagrams to one destination keep their order, and
             // adjacent equal-sized ones can form a GSO run.
-            self.order.sort_by_key(|&(fd, to, _)| (fd, to));
+            self.order.sort_by_key(|&(via, src, tos, to, _)| (via, src, tos, to));
         }
         let mut group: Vec<(SocketAddr, &[u8])> = Vec::with_capacity(self.order.len().min(256));
         let mut start = 0;
         while start < self.order.len() {
-            let fd = self.order[start].0;
+            let (via, src, tos, _, _) = self.order[start];
             let mut end = start;
             group.clear();
-            while end < self.order.len() && self.order[end].0 == fd {
-                let (_, to, i) = self.order[end];
+            while end < self.order.len() && (self.order[end].0, self.order[end].1, self.order[end].2) == (via, src, tos) {
+                let (_, _, _, to, i) = self.order[end];
                 let t = &self.out.transmits[i as usize];
                 group.push((to, &self.out.buf[t.range.clone()]));
                 end += 1;
             }
-            udp::send_batch(fd, &group, None, &self.fast.caps, &mut self.stats);
             start = end;
+            // The socket, with its TOS set to the group's (setsockopt only when it changes).
+            let (fd, cached, v6) = match via {
+                Via::Listener(l) => match self.listeners.get_mut(l) {
+                    Some(l) => (l.socket.as_raw_fd(), &mut l.tos, l.local.is_ipv6()),
+                    None => continue,
+                },
+                Via::Relay(k) => match self.relays.sockets.get_mut(k) {
+                    Some(s) => (s.socket.as_raw_fd(), &mut s.tos, s.local.is_ipv6()),
+                    None => continue,
+                },
+            };
+            if *cached != tos && udp::set_tos(fd, v6, tos).is_ok() {
+                *cached = tos;
+            }
+            udp::send_batch(fd, &group, src, &self.fast.caps, &mut self.stats);
         }
         drop(group);
         self.out.clear();

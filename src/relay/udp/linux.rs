@@ -18,7 +18,8 @@ use super::{gso_run, Received, UdpCaps, UdpStats, BATCH, MAX_GSO_SEGMENTS, MIN_M
 /// because not every libc target exports it.
 const UDP_SEGMENT: libc::c_int = 103;
 /// Control buffer per message: room for UDP_SEGMENT plus IPv4 and IPv6
-/// packet info (24 + 32 + 40 bytes on 64-bit).
+/// packet info on send (24 + 32 + 40 bytes on 64-bit), and on receive for
+/// packet info plus TOS/traffic class and TTL/hop limit (at most 40 + 24 + 24).
 const CMSG_CAP: usize = 128;
 
 /// A control-message buffer aligned as `cmsghdr` requires.
@@ -216,10 +217,20 @@ impl<'a> CmsgWriter<'a> {
     }
 }
 
-/// The destination IP from a received header's packet-info control message.
-fn parse_dst(hdr: &libc::msghdr) -> Option<IpAddr> {
+/// What a received header's control messages say: destination IP (packet
+/// info), TOS / traffic class, TTL / hop limit.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ancillary {
+    dst: Option<IpAddr>,
+    tos: Option<u8>,
+    ttl: Option<u8>,
+}
+
+/// Read the control messages of a received header.
+fn parse_ancillary(hdr: &libc::msghdr) -> Ancillary {
+    let mut anc = Ancillary::default();
     if hdr.msg_control.is_null() || hdr.msg_controllen == 0 {
-        return None;
+        return anc;
     }
     let mut dst = None;
     // SAFETY: msg_control/msg_controllen describe the buffer the kernel filled
@@ -233,7 +244,28 @@ fn parse_dst(hdr: &libc::msghdr) -> Option<IpAddr> {
             // SAFETY: pure arithmetic.
             (h.cmsg_len as usize) >= unsafe { libc::CMSG_LEN(n as libc::c_uint) } as usize
         };
-        if h.cmsg_level == libc::IPPROTO_IP && h.cmsg_type == libc::IP_PKTINFO && data_len(mem::size_of::<libc::in_pktinfo>()) {
+        // IP_TOS arrives as one byte; IP_TTL, IPV6_TCLASS and IPV6_HOPLIMIT as an int.
+        let small = |c: *const libc::cmsghdr, as_byte: bool| -> Option<u8> {
+            if as_byte && data_len(1) {
+                // SAFETY: the length check shows at least one data byte.
+                Some(unsafe { ptr::read_unaligned(libc::CMSG_DATA(c)) })
+            } else if data_len(mem::size_of::<libc::c_int>()) {
+                // SAFETY: the length check shows an int follows the header.
+                let v: libc::c_int = unsafe { ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
+                u8::try_from(v).ok()
+            } else {
+                None
+            }
+        };
+        if h.cmsg_level == libc::IPPROTO_IP && h.cmsg_type == libc::IP_TOS {
+            anc.tos = small(c, true);
+        } else if h.cmsg_level == libc::IPPROTO_IP && h.cmsg_type == libc::IP_TTL {
+            anc.ttl = small(c, false);
+        } else if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_TCLASS {
+            anc.tos = small(c, false);
+        } else if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_HOPLIMIT {
+            anc.ttl = small(c, false);
+        } else if h.cmsg_level == libc::IPPROTO_IP && h.cmsg_type == libc::IP_PKTINFO && data_len(mem::size_of::<libc::in_pktinfo>()) {
             // SAFETY: the length check shows an in_pktinfo follows the header.
             let info: libc::in_pktinfo = unsafe { ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
             dst = Some(IpAddr::V4(Ipv4Addr::from(info.ipi_addr.s_addr.to_ne_bytes())));
@@ -245,12 +277,12 @@ fn parse_dst(hdr: &libc::msghdr) -> Option<IpAddr> {
             let info: libc::in6_pktinfo = unsafe { ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
             // IPv6 info wins over IPv4 info on a dual-stack socket: it matches `from`'s family.
             dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
-            break;
         }
         // SAFETY: as for CMSG_FIRSTHDR.
         c = unsafe { libc::CMSG_NXTHDR(hdr, c) };
     }
-    dst
+    anc.dst = dst;
+    anc
 }
 
 fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
@@ -272,6 +304,28 @@ pub fn enable_pktinfo(fd: RawFd, v6: bool) -> io::Result<()> {
         setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
     } else {
         setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+    }
+}
+
+/// Ask the kernel to report each datagram's TOS / traffic class and TTL / hop
+/// limit ([`Received::tos`], [`Received::ttl`]), so relayed datagrams can carry
+/// the sender's DiffServ and ECN marks (RFC 8656 14).
+pub fn enable_tos_ttl(fd: RawFd, v6: bool) -> io::Result<()> {
+    if v6 {
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS, 1)?;
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
+    } else {
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1)?;
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTTL, 1)
+    }
+}
+
+/// Set the TOS / traffic class of datagrams sent from now on through `fd`.
+pub fn set_tos(fd: RawFd, v6: bool, tos: u8) -> io::Result<()> {
+    if v6 {
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, libc::c_int::from(tos))
+    } else {
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TOS, libc::c_int::from(tos))
     }
 }
 
@@ -297,6 +351,8 @@ struct Meta {
     from: SocketAddr,
     dst: Option<IpAddr>,
     truncated: bool,
+    tos: Option<u8>,
+    ttl: Option<u8>,
 }
 
 /// Per-thread receive scratch: [`BATCH`] slots of `slot_size` bytes, with
@@ -356,7 +412,7 @@ impl RecvBatch {
     pub fn get(&self, i: usize) -> Received<'_> {
         let m = &self.meta[i];
         let start = m.slot * self.slot_size;
-        Received { data: &self.buf[start..start + m.len], from: m.from, dst: m.dst, truncated: m.truncated }
+        Received { data: &self.buf[start..start + m.len], from: m.from, dst: m.dst, truncated: m.truncated, tos: m.tos, ttl: m.ttl }
     }
 
     /// The datagrams of the last receive, in arrival order.
@@ -385,8 +441,8 @@ impl RecvBatch {
         if truncated {
             stats.recv_truncated += 1;
         }
-        let dst = parse_dst(hdr);
-        self.meta.push(Meta { slot: i, len: len.min(self.slot_size), from, dst, truncated });
+        let anc = parse_ancillary(hdr);
+        self.meta.push(Meta { slot: i, len: len.min(self.slot_size), from, dst: anc.dst, truncated, tos: anc.tos, ttl: anc.ttl });
     }
 
     pub(super) fn recv_with<S: Sys>(&mut self, sys: &S, fd: RawFd, caps: &UdpCaps, stats: &mut UdpStats) -> io::Result<usize> {

@@ -44,13 +44,13 @@ use std::sync::Arc;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub use linux::{enable_pktinfo, send_batch, RecvBatch};
+pub use linux::{enable_pktinfo, enable_tos_ttl, send_batch, set_tos, RecvBatch};
 
 // The portable path is also compiled (and tested) on Linux under `cfg(test)`.
 #[cfg(any(not(target_os = "linux"), test))]
 mod portable;
 #[cfg(not(target_os = "linux"))]
-pub use portable::{enable_pktinfo, send_batch, RecvBatch};
+pub use portable::{enable_pktinfo, enable_tos_ttl, send_batch, set_tos, RecvBatch};
 
 /// Datagrams per receive call and per `sendmmsg` chunk.
 pub const BATCH: usize = 32;
@@ -81,6 +81,11 @@ pub struct Received<'a> {
     pub dst: Option<IpAddr>,
     /// The datagram was longer than the slot and was cut (MSG_TRUNC).
     pub truncated: bool,
+    /// The IPv4 TOS / IPv6 traffic class byte (DiffServ + ECN), when enabled
+    /// on the socket with [`enable_tos_ttl`].
+    pub tos: Option<u8>,
+    /// The IPv4 TTL / IPv6 hop limit, when enabled with [`enable_tos_ttl`].
+    pub ttl: Option<u8>,
 }
 
 /// Process-wide switches and sticky fallbacks, shared by every relay thread.

@@ -26,6 +26,17 @@ pub fn enable_pktinfo(_fd: RawFd, _v6: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// TOS/TTL reporting is not supported here: a no-op, so `Received::tos` and
+/// `Received::ttl` stay `None` and relayed datagrams keep the default marks.
+pub fn enable_tos_ttl(_fd: RawFd, _v6: bool) -> io::Result<()> {
+    Ok(())
+}
+
+/// Not supported here (see [`enable_tos_ttl`]).
+pub fn set_tos(_fd: RawFd, _v6: bool, _tos: u8) -> io::Result<()> {
+    Ok(())
+}
+
 /// Per-thread receive scratch: [`BATCH`] slots of `slot_size` bytes.
 #[derive(Debug)]
 pub struct RecvBatch {
@@ -79,7 +90,7 @@ impl RecvBatch {
     pub fn get(&self, i: usize) -> Received<'_> {
         let (len, from) = self.meta[i];
         let start = i * self.slot_size;
-        Received { data: &self.buf[start..start + len], from, dst: None, truncated: false }
+        Received { data: &self.buf[start..start + len], from, dst: None, truncated: false, tos: None, ttl: None }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Received<'_>> + '_ {

@@ -532,3 +532,28 @@ fn gso_emsgsize_sends_plain_and_keeps_gso() {
     let got = drain(&rx, 8, &LibcSys, &caps, &mut st);
     assert_exactly_once(&got, &ps);
 }
+
+#[test]
+fn tos_and_ttl_are_reported_per_datagram_on_both_receive_paths() {
+    for recvmmsg in [true, false] {
+        let (tx, rx, to) = pair();
+        enable_tos_ttl(rx.as_raw_fd(), false).unwrap();
+        let caps = UdpCaps::fixed(recvmmsg, true, false);
+        let mut stats = UdpStats::default();
+        // Expedited Forwarding (DSCP 46) with ECT(0): 0xb8 | 0x02.
+        set_tos(tx.as_raw_fd(), false, 0xba).unwrap();
+        tx.send_to(b"marked", to).unwrap();
+        set_tos(tx.as_raw_fd(), false, 0).unwrap();
+        tx.send_to(b"plain", to).unwrap();
+        let mut batch = RecvBatch::new(2048);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut got = Vec::new();
+        while got.len() < 2 && Instant::now() < deadline {
+            let n = batch.recv(rx.as_raw_fd(), &caps, &mut stats).unwrap();
+            got.extend(batch.iter().take(n).map(|r| (r.data.to_vec(), r.tos, r.ttl)));
+        }
+        assert_eq!(got.len(), 2, "recvmmsg={recvmmsg}");
+        assert_eq!(got[0], (b"marked".to_vec(), Some(0xba), Some(64)), "recvmmsg={recvmmsg}");
+        assert_eq!(got[1], (b"plain".to_vec(), Some(0), Some(64)), "recvmmsg={recvmmsg}");
+    }
+}

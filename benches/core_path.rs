@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use turnserver::core::credentials::{AuthMode, Credentials};
 use turnserver::core::nonce::NonceGen;
-use turnserver::core::{
+use turnserver::core::{Transport, 
     CoreConfig, Dest, Family, Now, Outputs, PortRequest, RelayBinding, RelayError, RelayId, RelayProvider, RelayRequest, Server,
 };
 use turnserver::stun::integrity::long_term_key;
@@ -112,7 +112,7 @@ impl Bed {
 
     fn feed(&mut self, from: SocketAddr, data: &[u8]) {
         self.out.clear();
-        self.server.handle_client_datagram(self.now, self.local, from, data, &mut self.relays, &mut self.out);
+        self.server.handle_client_datagram(self.now, Transport::Udp, self.local, from, data, &mut self.relays, &mut self.out);
     }
 
     /// The single answer to the last request, as owned bytes.
@@ -239,7 +239,7 @@ fn relay_paths(c: &mut Criterion) {
     g.bench_function("channel_data_client_to_peer", |b| {
         b.iter(|| {
             bed.out.clear();
-            bed.server.handle_client_datagram(now, local, from, black_box(&frame), &mut bed.relays, &mut bed.out);
+            bed.server.handle_client_datagram(now, Transport::Udp, local, from, black_box(&frame), &mut bed.relays, &mut bed.out);
         })
     });
     g.bench_function("peer_to_client_channel_data", |b| {
@@ -251,7 +251,7 @@ fn relay_paths(c: &mut Criterion) {
     g.bench_function("send_indication_to_peer", |b| {
         b.iter(|| {
             bed.out.clear();
-            bed.server.handle_client_datagram(now, local, from, black_box(&send_ind), &mut bed.relays, &mut bed.out);
+            bed.server.handle_client_datagram(now, Transport::Udp, local, from, black_box(&send_ind), &mut bed.relays, &mut bed.out);
         })
     });
     g.bench_function("peer_to_client_data_indication", |b| {

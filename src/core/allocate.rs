@@ -26,9 +26,9 @@ impl Server {
         let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
         let key = auth.key;
         let k = key.as_ref().map(|k| &k[..]);
-        let Dest::Client { local, to: client } = reply.dest else { return };
+        let Dest::Client { transport, local, to: client } = reply.dest else { return };
 
-        if let Some(&slot) = self.by_client.get(&(client, local)) {
+        if let Some(&slot) = self.by_client.get(&(transport, client, local)) {
             // A retransmitted Allocate gets the same answer; anything else 437.
             let same = self.allocs.get(slot).is_some_and(|a| a.allocate_tid == reply.tid);
             if same {
@@ -116,6 +116,7 @@ impl Server {
             session_id,
             client,
             local,
+            transport,
             relay: binding.id,
             relay_local: binding.local,
             relay_advertised: binding.advertised,
@@ -142,7 +143,7 @@ impl Server {
             alloc.username
         );
         let slot = self.allocs.insert(alloc);
-        self.by_client.insert((client, local), slot);
+        self.by_client.insert((transport, client, local), slot);
         if !binding.shared {
             self.by_relay.insert(binding.id, slot);
         }
@@ -176,8 +177,8 @@ impl Server {
     pub(crate) fn refresh(&mut self, now: Now, msg: &Message, reply: Reply, relays: &mut dyn RelayProvider, out: &mut Outputs) {
         let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
         let k = auth.key.as_ref().map(|k| &k[..]);
-        let Dest::Client { local, to: client } = reply.dest else { return };
-        let Some(&slot) = self.by_client.get(&(client, local)) else {
+        let Dest::Client { transport, local, to: client } = reply.dest else { return };
+        let Some(&slot) = self.by_client.get(&(transport, client, local)) else {
             return self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, k, |_| {});
         };
         if !self.same_user(slot, &auth.username) {

@@ -36,6 +36,8 @@ pub struct Allocation {
     pub client: SocketAddr,
     /// The listener address the client talks to.
     pub local: SocketAddr,
+    /// How the client reaches us.
+    pub transport: super::output::Transport,
     pub relay: RelayId,
     pub relay_local: SocketAddr,
     pub relay_advertised: SocketAddr,

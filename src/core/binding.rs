@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use super::output::{Dest, Outputs};
+use super::output::{Dest, Outputs, Transport};
 use super::server::{Reply, Server};
 use super::time::Now;
 use crate::stun::{AttrType, Class, ErrorCode, Message, MessageBuilder, MessageType, Method};
@@ -45,7 +45,7 @@ impl Server {
     /// A cookie-less RFC 3489 Binding request (`--rfc3489-compatibility`):
     /// answered with MAPPED-ADDRESS, SOURCE-ADDRESS and CHANGED-ADDRESS as classic
     /// clients expect.
-    pub(crate) fn classic_binding(&mut self, local: SocketAddr, from: SocketAddr, data: &[u8], out: &mut Outputs) {
+    pub(crate) fn classic_binding(&mut self, transport: Transport, local: SocketAddr, from: SocketAddr, data: &[u8], out: &mut Outputs) {
         let Ok(msg) = Message::parse_rfc3489(data) else { return };
         if msg.method() != Method::BINDING || msg.class() != Class::Request || self.cfg.no_stun {
             return;
@@ -61,6 +61,6 @@ impl Server {
         b.add_address(AttrType::SOURCE_ADDRESS, local);
         b.add_address(AttrType::CHANGED_ADDRESS, local);
         let range = b.finish();
-        out.push(Dest::Client { local, to: from }, range);
+        out.push(Dest::Client { transport, local, to: from }, range);
     }
 }

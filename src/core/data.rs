@@ -6,16 +6,24 @@
 
 use std::net::SocketAddr;
 
-use super::output::{Dest, Outputs, RelayId};
+use super::output::{Dest, Outputs, RelayId, Transport};
 use super::peer_policy::canonical;
 use super::server::Server;
 use super::time::Now;
 use crate::stun::{AttrType, ChannelData, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
 
 impl Server {
-    pub(crate) fn client_channel_data(&mut self, now: Now, local: SocketAddr, from: SocketAddr, data: &[u8], out: &mut Outputs) {
+    pub(crate) fn client_channel_data(
+        &mut self,
+        now: Now,
+        transport: Transport,
+        local: SocketAddr,
+        from: SocketAddr,
+        data: &[u8],
+        out: &mut Outputs,
+    ) {
         let Some(cd) = ChannelData::parse(data) else { return };
-        let Some(&slot) = self.by_client.get(&(from, local)) else { return };
+        let Some(&slot) = self.by_client.get(&(transport, from, local)) else { return };
         let Some(a) = self.allocs.get_mut(slot) else { return };
         let Some(peer) = a.channel_by_number(cd.channel, now.ms).map(|c| c.peer) else { return };
         a.client_usage.rp += 1;
@@ -25,8 +33,16 @@ impl Server {
         out.push_copy(Dest::Peer { relay: a.relay, to: peer }, cd.data);
     }
 
-    pub(crate) fn send_indication(&mut self, now: Now, local: SocketAddr, from: SocketAddr, msg: &Message, out: &mut Outputs) {
-        let Some(&slot) = self.by_client.get(&(from, local)) else { return };
+    pub(crate) fn send_indication(
+        &mut self,
+        now: Now,
+        transport: Transport,
+        local: SocketAddr,
+        from: SocketAddr,
+        msg: &Message,
+        out: &mut Outputs,
+    ) {
+        let Some(&slot) = self.by_client.get(&(transport, from, local)) else { return };
         let Some(Ok(peer)) = msg.xor_address(AttrType::XOR_PEER_ADDRESS) else { return };
         let Some(payload) = msg.get(AttrType::DATA) else { return };
         let Some(a) = self.allocs.get(slot) else { return };
@@ -70,9 +86,10 @@ impl Server {
         }
         a.peer_usage.rp += 1;
         a.peer_usage.rb += data.len() as u64;
-        let dest = Dest::Client { local: a.local, to: a.client };
+        let dest = Dest::Client { transport: a.transport, local: a.local, to: a.client };
         let range = match a.channel_by_peer(from, now.ms) {
-            Some(ch) => ChannelData::encode(ch.number, data, false, &mut out.buf),
+            // Streams need ChannelData padded to 4 bytes (RFC 8656 12.5).
+            Some(ch) => ChannelData::encode(ch.number, data, a.transport.is_stream(), &mut out.buf),
             None => {
                 let tid = TransactionId(rand::random());
                 let mut b = MessageBuilder::new(&mut out.buf, MessageType::new(Method::DATA, Class::Indication), tid);

@@ -18,7 +18,7 @@ mod binding;
 mod data;
 mod permission;
 
-pub use output::{Dest, Outputs, RelayId, Transmit};
+pub use output::{Dest, Outputs, RelayId, Transmit, Transport};
 pub use provider::{Family, PortRequest, RelayBinding, RelayError, RelayProvider, RelayRequest};
 pub use server::{CoreConfig, Server, ServerStats};
 pub use time::Now;

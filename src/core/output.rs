@@ -7,11 +7,37 @@ use std::ops::Range;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RelayId(pub u32);
 
+/// How a client reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+    Dtls,
+}
+
+impl Transport {
+    /// A byte stream (TCP, TLS): ChannelData is padded to 4 bytes.
+    pub fn is_stream(self) -> bool {
+        matches!(self, Transport::Tcp | Transport::Tls)
+    }
+
+    /// coturn's name for the type in logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS/TCP",
+            Transport::Dtls => "DTLS",
+        }
+    }
+}
+
 /// Where a datagram goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dest {
-    /// To a client, from the listener address `local` it used.
-    Client { local: SocketAddr, to: SocketAddr },
+    /// To a client over `transport`, from the listener address `local` it used.
+    Client { transport: Transport, local: SocketAddr, to: SocketAddr },
     /// To a peer, from the relay socket `relay`.
     Peer { relay: RelayId, to: SocketAddr },
 }

@@ -36,8 +36,8 @@ impl Server {
     /// The allocation slot of this request's 5-tuple, checking the user; on
     /// failure the 437/441 answer is queued.
     fn request_slot(&self, reply: Reply, username: &str, key: Option<&[u8]>, out: &mut Outputs) -> Option<usize> {
-        let Dest::Client { local, to } = reply.dest else { return None };
-        let Some(&slot) = self.by_client.get(&(to, local)) else {
+        let Dest::Client { transport, local, to } = reply.dest else { return None };
+        let Some(&slot) = self.by_client.get(&(transport, to, local)) else {
             self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, key, |_| {});
             return None;
         };

@@ -21,7 +21,7 @@ use slab::Slab;
 use super::allocation::Allocation;
 use super::credentials::{AuthMode, Credentials, KeyLookup};
 use super::nonce::{NonceCheck, NonceGen};
-use super::output::{Dest, Outputs, RelayId};
+use super::output::{Dest, Outputs, RelayId, Transport};
 use super::peer_policy::PeerPolicy;
 use super::provider::{Family, RelayProvider};
 use super::quota::Quotas;
@@ -129,8 +129,8 @@ pub struct Server {
     pub(crate) thread_index: u32,
     pub(crate) next_session: u64,
     pub(crate) allocs: Slab<Allocation>,
-    /// (client, listener address) → allocation slot.
-    pub(crate) by_client: HashMap<(SocketAddr, SocketAddr), usize>,
+    /// (transport, client, listener address) → allocation slot.
+    pub(crate) by_client: HashMap<(Transport, SocketAddr, SocketAddr), usize>,
     /// relay socket → allocation slot (per-allocation relay sockets).
     pub(crate) by_relay: HashMap<RelayId, usize>,
     /// (shared relay, exact peer address) → allocation slot (`--multiplex-peer`).
@@ -170,19 +170,34 @@ impl Server {
         self.allocs.len()
     }
 
-    /// The allocation of a 5-tuple, if any (for tests and admin views).
+    /// The allocation of a UDP 5-tuple, if any (for tests and admin views).
     pub fn allocation(&self, client: SocketAddr, local: SocketAddr) -> Option<&Allocation> {
-        self.by_client.get(&(client, local)).and_then(|&s| self.allocs.get(s))
+        self.allocation_on(Transport::Udp, client, local)
+    }
+
+    /// The allocation of a 5-tuple on any transport.
+    pub fn allocation_on(&self, transport: Transport, client: SocketAddr, local: SocketAddr) -> Option<&Allocation> {
+        self.by_client.get(&(transport, client, local)).and_then(|&s| self.allocs.get(s))
+    }
+
+    /// A stream client's connection closed: its allocation goes with it
+    /// (RFC 8656: the allocation lives as long as the control connection).
+    pub fn client_closed(&mut self, transport: Transport, local: SocketAddr, client: SocketAddr, relays: &mut dyn RelayProvider) {
+        if let Some(&slot) = self.by_client.get(&(transport, client, local)) {
+            self.remove_allocation(slot, relays, "TCP connection closed by client");
+        }
     }
 
     pub fn allocations(&self) -> impl Iterator<Item = &Allocation> {
         self.allocs.iter().map(|(_, a)| a)
     }
 
-    /// A datagram from a client arrived on listener address `local`.
+    /// A datagram (or, on a stream, one framed message) from a client arrived
+    /// over `transport` on listener address `local`.
     pub fn handle_client_datagram(
         &mut self,
         now: Now,
+        transport: Transport,
         local: SocketAddr,
         from: SocketAddr,
         data: &[u8],
@@ -190,13 +205,13 @@ impl Server {
         out: &mut Outputs,
     ) {
         if ChannelData::is_channel_data(data) {
-            self.client_channel_data(now, local, from, data, out);
+            self.client_channel_data(now, transport, local, from, data, out);
             return;
         }
         let msg = match Message::parse(data) {
             Ok(m) => m,
             Err(ParseError::NoCookie) if self.cfg.rfc3489_compatibility => {
-                self.classic_binding(local, from, data, out);
+                self.classic_binding(transport, local, from, data, out);
                 return;
             }
             Err(e) => {
@@ -211,7 +226,7 @@ impl Server {
             return;
         }
         let reply = Reply {
-            dest: Dest::Client { local, to: from },
+            dest: Dest::Client { transport, local, to: from },
             method: msg.method(),
             tid: msg.transaction_id(),
             fingerprint: self.cfg.fingerprint || msg.get(AttrType::FINGERPRINT).is_some(),
@@ -237,7 +252,7 @@ impl Server {
             }
             Class::Indication => {
                 if msg.method() == Method::SEND && !self.cfg.stun_only {
-                    self.send_indication(now, local, from, &msg, out);
+                    self.send_indication(now, transport, local, from, &msg, out);
                 }
             }
             // Answers sent to a server are not ours to handle.
@@ -305,7 +320,7 @@ impl Server {
             self.forget_peer_ips(slot, &ips);
         }
         let a = self.allocs.remove(slot);
-        self.by_client.remove(&(a.client, a.local));
+        self.by_client.remove(&(a.transport, a.client, a.local));
         if !a.shared {
             self.by_relay.remove(&a.relay);
         }

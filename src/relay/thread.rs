@@ -19,7 +19,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::provider::{RelayAddressing, ThreadRelays, RELAY_TOKEN_BASE};
 use super::udp::{self, RecvBatch, UdpCaps, UdpStats};
-use crate::core::{CoreConfig, Dest, Now, Outputs, RelayId, Server};
+use crate::core::{CoreConfig, Dest, Now, Outputs, RelayId, Server, Transport};
 
 /// The waker's token.
 pub const WAKER_TOKEN: Token = Token(usize::MAX - 1);
@@ -404,7 +404,7 @@ impl RelayThread {
                                 local = SocketAddr::new(dst, local.port());
                             }
                         }
-                        self.server.handle_client_datagram(now, local, r.from, r.data, &mut self.relays, &mut self.out);
+                        self.server.handle_client_datagram(now, Transport::Udp, local, r.from, r.data, &mut self.relays, &mut self.out);
                         // Relayed to a peer: carry the client's marks; answers keep the default.
                         for t in &mut self.out.transmits[before..] {
                             if matches!(t.dest, Dest::Peer { .. }) {
@@ -438,7 +438,7 @@ impl RelayThread {
         self.order.clear();
         for (i, t) in self.out.transmits.iter().enumerate() {
             let entry = match t.dest {
-                Dest::Client { local, to } => match self.by_local.get(&local) {
+                Dest::Client { local, to, .. } => match self.by_local.get(&local) {
                     Some(&l) => (Via::Listener(l), None, t.tos, to, i as u32),
                     // A wildcard listener: send from the address the client used.
                     None => match self.by_local.get(&SocketAddr::new(unspecified_like(local.ip()), local.port())) {

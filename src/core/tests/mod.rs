@@ -493,3 +493,25 @@ fn quotas_give_486_at_the_limit_and_free_on_delete() {
     h.relays.exhausted = false;
     allocate(&mut h, &mut d);
 }
+
+#[test]
+fn stream_clients_get_padded_channel_data_and_lose_the_allocation_on_close() {
+    use crate::core::Transport;
+    let mut h = Harness::new(long_term_config());
+    h.transport = Transport::Tcp;
+    let mut c = TestClient::new("198.51.100.7:40000");
+    let (_, relay) = allocate(&mut h, &mut c);
+    let peer = "203.0.113.5:7000";
+    let m = peer_msg(&mut c, Method::CHANNEL_BIND, peer, Some(0x4001));
+    assert_eq!(code_of(&h.request(&mut c, m)), 0);
+    let out = h.from_peer(relay, addr(peer), b"odd");
+    assert_eq!(out[0].0, Dest::Client { transport: Transport::Tcp, local: h.local, to: c.addr });
+    assert_eq!(out[0].1.len(), 8, "4-byte header + 3 bytes + 1 byte of padding");
+    // The same address over UDP is another 5-tuple: no allocation there.
+    assert!(h.server.allocation(c.addr, h.local).is_none());
+    assert!(h.server.allocation_on(Transport::Tcp, c.addr, h.local).is_some());
+    let local = h.local;
+    h.server.client_closed(Transport::Tcp, local, c.addr, &mut h.relays);
+    assert_eq!(h.server.allocation_count(), 0);
+    assert!(h.relays.open.is_empty());
+}

@@ -66,10 +66,10 @@ fn peers_are_demultiplexed_by_exact_address() {
     // The same endpoint cannot belong to two allocations of one thread.
     assert_eq!(bind(&mut h, &mut b, "203.0.113.5:7000", 0x4001), 508);
     let out = h.from_peer(relay, addr("203.0.113.5:7000"), b"to-a");
-    assert_eq!(out[0].0, Dest::Client { local: h.local, to: a.addr });
+    assert_eq!(out[0].0, Dest::Client { transport: crate::core::Transport::Udp, local: h.local, to: a.addr });
     assert_eq!(ChannelData::parse(&out[0].1).unwrap().data, b"to-a");
     let out = h.from_peer(relay, addr("203.0.113.5:7001"), b"to-b");
-    assert_eq!(out[0].0, Dest::Client { local: h.local, to: b.addr });
+    assert_eq!(out[0].0, Dest::Client { transport: crate::core::Transport::Udp, local: h.local, to: b.addr });
     // Deleting A frees its endpoint for B.
     let tid = a.tid();
     let m = a.build(Method::REFRESH, tid, |bb| {
@@ -80,7 +80,7 @@ fn peers_are_demultiplexed_by_exact_address() {
     // B permits that IP (its channel peer), so the endpoint's next datagram is
     // first contact for B, and B may bind it.
     let out = h.from_peer(relay, addr("203.0.113.5:7000"), b"x");
-    assert_eq!(out[0].0, Dest::Client { local: h.local, to: b.addr });
+    assert_eq!(out[0].0, Dest::Client { transport: crate::core::Transport::Udp, local: h.local, to: b.addr });
     assert_eq!(bind(&mut h, &mut b, "203.0.113.5:7000", 0x4001), 0);
     assert!(h.server.by_peer.len() == 2);
 }
@@ -96,7 +96,7 @@ fn first_contact_goes_to_the_one_allocation_permitting_the_ip() {
     // An ICE check from a port the client never sent to.
     let out = h.from_peer(relay, addr("203.0.113.9:5555"), b"check");
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].0, Dest::Client { local: h.local, to: a.addr });
+    assert_eq!(out[0].0, Dest::Client { transport: crate::core::Transport::Udp, local: h.local, to: a.addr });
     let m = Message::parse(&out[0].1).unwrap();
     assert_eq!(m.method(), Method::DATA);
     // When two allocations permit the IP, an unknown endpoint is ambiguous: dropped.

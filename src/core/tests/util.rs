@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::core::credentials::{AuthMode, Credentials};
 use crate::core::nonce::NonceGen;
 use crate::core::{
-    CoreConfig, Dest, Family, Now, Outputs, PortRequest, RelayBinding, RelayError, RelayId, RelayProvider, RelayRequest, Server,
+    CoreConfig, Dest, Family, Transport, Now, Outputs, PortRequest, RelayBinding, RelayError, RelayId, RelayProvider, RelayRequest, Server,
 };
 use crate::stun::integrity::long_term_key;
 use crate::stun::{AttrType, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
@@ -102,6 +102,8 @@ pub struct Harness {
     pub now: Now,
     pub out: Outputs,
     pub local: SocketAddr,
+    /// The transport test clients use (UDP unless a test changes it).
+    pub transport: Transport,
 }
 
 pub fn long_term_config() -> CoreConfig {
@@ -123,6 +125,7 @@ impl Harness {
             now: Now::new(1_000, 1_700_000_000),
             out: Outputs::default(),
             local: addr("192.0.2.1:3478"),
+            transport: Transport::Udp,
         }
     }
 
@@ -134,7 +137,7 @@ impl Harness {
     /// Feed a datagram from a client; return what the server queued.
     pub fn from_client(&mut self, from: SocketAddr, data: &[u8]) -> Vec<(Dest, Vec<u8>)> {
         self.out.clear();
-        self.server.handle_client_datagram(self.now, self.local, from, data, &mut self.relays, &mut self.out);
+        self.server.handle_client_datagram(self.now, self.transport, self.local, from, data, &mut self.relays, &mut self.out);
         self.take()
     }
 
@@ -153,7 +156,7 @@ impl Harness {
         let out = self.from_client(client.addr, &msg);
         assert_eq!(out.len(), 1, "expected exactly one answer, got {}", out.len());
         let (dest, bytes) = out.into_iter().next().expect("one answer");
-        assert_eq!(dest, Dest::Client { local: self.local, to: client.addr });
+        assert_eq!(dest, Dest::Client { transport: self.transport, local: self.local, to: client.addr });
         client.learn(&bytes);
         bytes
     }

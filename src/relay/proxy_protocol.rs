@@ -181,17 +181,15 @@ fn parse_v2(buf: &[u8]) -> ProxyParse {
     }
     let (source, destination) = match fam >> 4 {
         0x1 => match inet_pair::<4>(addrs) {
-            Some((s, d, sp, dp)) => (
-                SocketAddr::new(Ipv4Addr::from(s).into(), sp),
-                SocketAddr::new(Ipv4Addr::from(d).into(), dp),
-            ),
+            Some((s, d, sp, dp)) => {
+                (SocketAddr::new(Ipv4Addr::from(s).into(), sp), SocketAddr::new(Ipv4Addr::from(d).into(), dp))
+            }
             None => return ProxyParse::Invalid("v2 IPv4 block truncated"),
         },
         0x2 => match inet_pair::<16>(addrs) {
-            Some((s, d, sp, dp)) => (
-                SocketAddr::new(Ipv6Addr::from(s).into(), sp),
-                SocketAddr::new(Ipv6Addr::from(d).into(), dp),
-            ),
+            Some((s, d, sp, dp)) => {
+                (SocketAddr::new(Ipv6Addr::from(s).into(), sp), SocketAddr::new(Ipv6Addr::from(d).into(), dp))
+            }
             None => return ProxyParse::Invalid("v2 IPv6 block truncated"),
         },
         // AF_UNIX paths are no use as a TURN client address.

@@ -364,7 +364,8 @@ mod tests {
         let a = stun(8, 0xAB);
         let b = cd(0x4001, b"hello");
         let c = cd(0x7FFF, b"1234");
-        let expected = vec![Owned::Stun(a.clone()), Owned::Cd(0x4001, b"hello".to_vec()), Owned::Cd(0x7FFF, b"1234".to_vec())];
+        let expected =
+            vec![Owned::Stun(a.clone()), Owned::Cd(0x4001, b"hello".to_vec()), Owned::Cd(0x7FFF, b"1234".to_vec())];
         (a.into_iter().chain(b).chain(c).collect(), expected)
     }
 

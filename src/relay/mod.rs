@@ -6,6 +6,7 @@
 
 pub mod ports;
 pub mod provider;
+pub mod proxy_protocol;
 pub mod sockets;
 pub mod thread;
 pub mod udp;

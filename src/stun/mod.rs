@@ -9,6 +9,7 @@ pub mod channel_data;
 pub mod integrity;
 pub mod message;
 pub mod saslprep;
+pub mod stream;
 
 #[cfg(test)]
 mod proptests;

@@ -125,16 +125,27 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr]) -> anyhow::Result<RelayP
         return Err(anyhow!("You must specify the relay address(es)"));
     }
     let mut udp_listeners = Vec::new();
-    if !cfg.no_udp {
-        for &ip in &listen_ips {
+    let mut tcp_listeners = Vec::new();
+    let mut proxy_listeners = Vec::new();
+    for &ip in &listen_ips {
+        if !cfg.no_udp {
             udp_listeners.push(SocketAddr::new(ip, cfg.listening_port));
         }
+        if !cfg.no_tcp {
+            tcp_listeners.push(SocketAddr::new(ip, cfg.listening_port));
+        }
+        if let Some(p) = cfg.tcp_proxy_port {
+            proxy_listeners.push(SocketAddr::new(ip, p));
+        }
     }
-    if udp_listeners.is_empty() {
-        return Err(anyhow!("You must specify at least one listener (UDP listeners are disabled and TCP/TLS listeners are not available yet)"));
+    if udp_listeners.is_empty() && tcp_listeners.is_empty() && proxy_listeners.is_empty() {
+        return Err(anyhow!("You must specify at least one listener: UDP and TCP listeners are both disabled"));
     }
     Ok(RelayPlan {
         udp_listeners,
+        tcp_listeners,
+        proxy_listeners,
+        conn_timeout_secs: cfg.max_allocate_timeout,
         relay_ips,
         external: cfg.external_ips.clone(),
         min_port: cfg.min_port,
@@ -173,8 +184,12 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     tracing::info!("Default realm: {}", cfg.realm);
     let locals = sockets::local_addresses();
     let plan = relay_plan(cfg, &locals)?;
-    for l in &plan.udp_listeners {
-        tracing::info!("Listener address to use: {}", l.ip());
+    let mut shown = Vec::new();
+    for l in plan.udp_listeners.iter().chain(&plan.tcp_listeners) {
+        if !shown.contains(&l.ip()) {
+            tracing::info!("Listener address to use: {}", l.ip());
+            shown.push(l.ip());
+        }
     }
     for r in &plan.relay_ips {
         tracing::info!("Relay address to use: {r}");

@@ -109,7 +109,6 @@ fn aioice_turn_endpoint_udp_echo_through_relay() {
 
 /// The same over TCP to the server (UDP relay).
 #[test]
-#[ignore = "TCP client transport arrives with issue 5; passes against coturn (TURNSERVER_BIN=/usr/bin/turnserver)"]
 fn aioice_turn_endpoint_tcp_to_server_echo_through_relay() {
     let server = TestServer::start(LT_FLAGS);
     let (out, json) = run_aioice(

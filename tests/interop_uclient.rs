@@ -206,7 +206,6 @@ fn uclient_dont_fragment_and_padded_channeldata() {
 
 /// `-t`: TCP between client and server (UDP relay), ChannelData framing on TCP.
 #[test]
-#[ignore = "TCP client transport arrives with issue 5; passes against coturn (TURNSERVER_BIN=/usr/bin/turnserver)"]
 fn uclient_tcp_to_server_long_term_auth() {
     peer_echo_case(
         LT_FLAGS,

@@ -204,6 +204,10 @@ impl Builder {
                 }
                 cfg.multiplex_peer_port = p;
             }
+            "tcp-proxy-port" => {
+                let p = port(name, v)?;
+                cfg.tcp_proxy_port = (p != 0).then_some(p);
+            }
             "udp-coalesce-us" => {
                 let n: u32 = number(name, v)?;
                 if n > 10_000 {

@@ -92,6 +92,9 @@ pub struct Config {
     pub multiplex_peer_port: u16,
     /// `--multiplex-peer-max-peers` (256): peer endpoints per allocation.
     pub multiplex_peer_max_peers: u32,
+    /// `--tcp-proxy-port`: extra TCP port whose connections start with an
+    /// HAProxy PROXY protocol header naming the client.
+    pub tcp_proxy_port: Option<u16>,
     /// `--udp-coalesce-us` (ours, not coturn's): after a relay-thread round
     /// that read only a few datagrams, wait this many microseconds before
     /// reading again so the next round is a batch. 0 turns it off.
@@ -335,6 +338,7 @@ impl Default for Config {
             multiplex_peer: false,
             multiplex_peer_port: 3480,
             multiplex_peer_max_peers: 256,
+            tcp_proxy_port: None,
             udp_coalesce_us: DEFAULT_UDP_COALESCE_US,
             lt_cred_mech: false,
             no_auth: true,

@@ -157,7 +157,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("tls-listening-port", None, R, false, Y, "<port>", "TLS (and DTLS) listener port; plain TCP/UDP is accepted there too. Default 5349."),
     o("alt-listening-port", None, R, false, Y, "<port>", "Alternate listener port for RFC 5780 CHANGE-REQUEST. Default 0 = listening port + 1."),
     o("alt-tls-listening-port", None, R, false, Y, "<port>", "Alternate TLS/DTLS listener port. Default 0 = TLS listening port + 1."),
-    o("tcp-proxy-port", None, R, false, U, "<port>", "Extra TCP port expecting a HAProxy PROXY-protocol header from a load balancer."),
+    o("tcp-proxy-port", None, R, false, Y, "<port>", "Extra TCP port expecting a HAProxy PROXY-protocol header from a load balancer."),
     o("listening-ip", Some('L'), R, true, Y, "<ip>", "Listener address; repeat for several. Default: every local IPv4 and IPv6 address."),
     o("aux-server", None, R, true, U, "<ip:port>", "Extra listener endpoint (ip:port or [ipv6]:port) without RFC 5780 support; repeatable."),
     o("udp-self-balance", None, B, false, U, "", "Spread UDP Allocate requests over the aux servers with 300 ALTERNATE-SERVER."),

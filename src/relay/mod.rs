@@ -8,6 +8,7 @@ pub mod ports;
 pub mod provider;
 pub mod proxy_protocol;
 pub mod sockets;
+pub mod tcp;
 pub mod thread;
 pub mod udp;
 
@@ -29,6 +30,12 @@ use thread::{Clock, FastPath, RelayThread, ThreadSetup};
 pub struct RelayPlan {
     /// UDP listener addresses (ip:port); each thread binds one socket per entry.
     pub udp_listeners: Vec<SocketAddr>,
+    /// TCP listener addresses; each thread binds one SO_REUSEPORT socket per entry.
+    pub tcp_listeners: Vec<SocketAddr>,
+    /// `--tcp-proxy-port` listeners (a PROXY protocol header comes first).
+    pub proxy_listeners: Vec<SocketAddr>,
+    /// `--max-allocate-timeout` in seconds (connections that never allocate).
+    pub conn_timeout_secs: u32,
     pub relay_ips: Vec<IpAddr>,
     pub external: Vec<(IpAddr, Option<IpAddr>)>,
     pub min_port: u16,
@@ -116,7 +123,14 @@ pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>) -> anyhow::Result<Running>
                 .with_context(|| format!("Cannot bind UDP listener socket to addr {addr}"))?;
             listeners.push(s);
         }
+        let mut tcp = Vec::new();
+        for (&addr, proxy) in plan.tcp_listeners.iter().map(|a| (a, false)).chain(plan.proxy_listeners.iter().map(|a| (a, true))) {
+            let l = sockets::tcp_listener(addr).with_context(|| format!("Cannot bind TCP listener socket to addr {addr}"))?;
+            tcp.push((l, proxy));
+        }
         let t = RelayThread::new(ThreadSetup {
+            tcp_listeners: tcp,
+            conn_timeout: std::time::Duration::from_secs(u64::from(plan.conn_timeout_secs.max(1))),
             index: index as u32,
             core: Arc::clone(&core),
             addressing: Arc::clone(&addressing),
@@ -130,6 +144,14 @@ pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>) -> anyhow::Result<Running>
     for addr in &plan.udp_listeners {
         let fam = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
         tracing::info!("{fam}. UDP listener opened on: {addr}");
+    }
+    for addr in &plan.tcp_listeners {
+        let fam = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+        tracing::info!("{fam}. TCP listener opened on : {addr}");
+    }
+    for addr in &plan.proxy_listeners {
+        let fam = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+        tracing::info!("{fam}. TCP (PROXY protocol) listener opened on : {addr}");
     }
     let mut wakers = Vec::new();
     let mut handles = Vec::new();

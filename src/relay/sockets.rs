@@ -21,6 +21,22 @@ pub fn udp_listener(addr: SocketAddr, buf_size: usize) -> io::Result<std::net::U
     Ok(sock.into())
 }
 
+/// A non-blocking TCP listener with SO_REUSEPORT: each relay thread listens on
+/// its own socket and the kernel spreads new connections over them, so a
+/// connection lives on the thread that accepted it.
+pub fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(1024)?;
+    Ok(sock.into())
+}
+
 /// A non-blocking relay socket bound to `addr` (no SO_REUSEPORT: the port is ours).
 pub fn udp_relay(addr: SocketAddr, buf_size: usize, dont_fragment: bool) -> io::Result<std::net::UdpSocket> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;

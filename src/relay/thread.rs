@@ -14,15 +14,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mio::net::UdpSocket;
+use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
 
 use super::provider::{RelayAddressing, ThreadRelays, RELAY_TOKEN_BASE};
+use super::tcp::{Conn, ReadOutcome};
 use super::udp::{self, RecvBatch, UdpCaps, UdpStats};
 use crate::core::{CoreConfig, Dest, Now, Outputs, RelayId, Server, Transport};
 
 /// The waker's token.
 pub const WAKER_TOKEN: Token = Token(usize::MAX - 1);
+/// Tokens: UDP listeners below this, then TCP listeners.
+const TCP_LISTENER_BASE: usize = 1 << 16;
+/// Tokens of TCP connections start here (relay sockets start at RELAY_TOKEN_BASE).
+const CONN_BASE: usize = 1 << 17;
+/// Connections per thread that have not allocated yet; past this the oldest
+/// such connection is closed to make room (a flood of idle connections cannot
+/// lock out real clients).
+const MAX_UNALLOCATED_CONNS: usize = 4096;
 /// Datagrams read from one socket before moving to the next ready one.
 const DRAIN_BUDGET: usize = 2 * udp::BATCH;
 /// Receive slot size: the largest UDP payload, so nothing is truncated.
@@ -70,6 +80,26 @@ struct Listener {
 enum Via {
     Listener(usize),
     Relay(usize),
+}
+
+/// Take a PROXY protocol header from the front of a connection's stream:
+/// `Ok(true)` when the header was consumed (the client address is now the
+/// one it names), `Ok(false)` when more bytes are needed.
+fn take_proxy_header(c: &mut Conn) -> Result<bool, &'static str> {
+    use super::proxy_protocol::{parse, ProxyParse};
+    let (done, len, source) = match parse(c.decoder.peek()) {
+        ProxyParse::NeedMore => return Ok(false),
+        ProxyParse::Invalid(why) => return Err(why),
+        ProxyParse::Done { header_len, source, .. } => (true, header_len, source),
+    };
+    if done {
+        c.decoder.skip(len);
+        if let Some(src) = source {
+            c.peer = src;
+        }
+        c.proxy_pending = false;
+    }
+    Ok(done)
 }
 
 /// The unspecified address of `ip`'s family (the key of a wildcard listener).
@@ -176,6 +206,11 @@ impl Coalescer {
 /// Everything a relay thread starts with.
 pub struct ThreadSetup {
     pub index: u32,
+    /// TCP listener sockets of this thread (SO_REUSEPORT), with whether each
+    /// expects a PROXY protocol header.
+    pub tcp_listeners: Vec<(std::net::TcpListener, bool)>,
+    /// `--max-allocate-timeout`: a connection that has not allocated by then is closed.
+    pub conn_timeout: Duration,
     pub core: Arc<CoreConfig>,
     pub addressing: Arc<RelayAddressing>,
     pub listeners: Vec<std::net::UdpSocket>,
@@ -201,6 +236,14 @@ pub struct RelayThread {
     out: Outputs,
     /// Sockets that still had data when their budget ran out.
     pending: Vec<Token>,
+    tcp_listeners: Vec<(TcpListener, SocketAddr, bool)>,
+    conns: Slab<Conn>,
+    /// (listener address, client address) → connection.
+    by_conn: HashMap<(SocketAddr, SocketAddr), usize>,
+    conn_timeout: Duration,
+    /// Connections with queued output to write after a flush.
+    dirty: Vec<usize>,
+    frame: Vec<u8>,
     /// Flush scratch: (socket, source IP for wildcard listeners, TOS,
     /// destination, transmit index).
     order: Vec<(Via, Option<std::net::IpAddr>, u8, SocketAddr, u32)>,
@@ -279,6 +322,13 @@ impl RelayThread {
             by_local.insert(local, i);
             listeners.push(Listener { socket, local, wildcard, tos: 0 });
         }
+        let mut tcp_listeners = Vec::new();
+        for (i, (std_l, proxy)) in setup.tcp_listeners.into_iter().enumerate() {
+            let local = std_l.local_addr()?;
+            let mut l = TcpListener::from_std(std_l);
+            poll.registry().register(&mut l, Token(TCP_LISTENER_BASE + i), Interest::READABLE)?;
+            tcp_listeners.push((l, local, proxy));
+        }
         let mut relays = ThreadRelays::new(poll.registry().try_clone()?, setup.addressing);
         if let Some(base) = setup.fast.multiplex_port {
             relays.setup_multiplex(setup.index, base);
@@ -297,6 +347,12 @@ impl RelayThread {
             stats: UdpStats::default(),
             out: Outputs::default(),
             pending: Vec::new(),
+            tcp_listeners,
+            conns: Slab::new(),
+            by_conn: HashMap::new(),
+            conn_timeout: setup.conn_timeout,
+            dirty: Vec::new(),
+            frame: Vec::new(),
             order: Vec::new(),
         })
     }
@@ -312,6 +368,7 @@ impl RelayThread {
         let mut ready: Vec<Token> = Vec::new();
         let mut next_stats = Instant::now() + STATS_LOG_INTERVAL;
         let mut coalescer = Coalescer::new(self.fast.coalesce);
+        let mut next_conn_sweep = 0u64;
         loop {
             let timeout = if !self.pending.is_empty() {
                 Duration::ZERO
@@ -340,7 +397,11 @@ impl RelayThread {
             self.relays.now_ms = now.ms;
             let mut round = 0;
             for &token in &ready {
-                let (read, more) = self.drain(now, token, &mut batch);
+                let (read, more) = match token.0 {
+                    t if t < TCP_LISTENER_BASE || t >= RELAY_TOKEN_BASE => self.drain(now, token, &mut batch),
+                    t if t < CONN_BASE => self.accept(now, t - TCP_LISTENER_BASE),
+                    t => self.conn_ready(now, t - CONN_BASE),
+                };
                 round += read;
                 if more {
                     self.pending.push(token);
@@ -348,6 +409,10 @@ impl RelayThread {
             }
             self.flush();
             self.server.handle_timeouts(self.clock.now(), &mut self.relays);
+            if now.ms >= next_conn_sweep {
+                self.sweep_conns(now.ms);
+                next_conn_sweep = now.ms + 1000;
+            }
             if let Some(wait) = coalescer.after_round(round, Instant::now()) {
                 if self.pending.is_empty() {
                     std::thread::sleep(wait);
@@ -359,6 +424,168 @@ impl RelayThread {
             }
         }
         self.server.shutdown(&mut self.relays);
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for k in keys {
+            self.close_conn(k, "server shutdown");
+        }
+    }
+
+    /// Accept what a TCP listener has queued (up to a budget).
+    fn accept(&mut self, now: Now, i: usize) -> (usize, bool) {
+        for n in 0..DRAIN_BUDGET {
+            let Some((l, local, proxy)) = self.tcp_listeners.get(i) else { return (n, false) };
+            let (local, proxy) = (*local, *proxy);
+            match l.accept() {
+                Ok((mut stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    self.make_room_for_unallocated();
+                    let entry = self.conns.vacant_entry();
+                    let key = entry.key();
+                    if self.poll.registry().register(&mut stream, Token(CONN_BASE + key), Interest::READABLE).is_err() {
+                        continue;
+                    }
+                    entry.insert(Conn::new(stream, peer, local, now.ms, proxy));
+                    if !proxy {
+                        self.by_conn.insert((local, peer), key);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (n, false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE/ENFILE and the like: stop for this round; the
+                    // listener stays readable and is retried on the next
+                    // event or sweep, without spinning.
+                    tracing::warn!("TCP accept on {local} failed: {e}");
+                    return (n, false);
+                }
+            }
+        }
+        (DRAIN_BUDGET, true)
+    }
+
+    /// Close the oldest connection that never allocated when at the cap.
+    fn make_room_for_unallocated(&mut self) {
+        let unallocated = self.conns.iter().filter(|(_, c)| !c.allocated).count();
+        if unallocated < MAX_UNALLOCATED_CONNS {
+            return;
+        }
+        if let Some(k) = self.conns.iter().filter(|(_, c)| !c.allocated).min_by_key(|(_, c)| c.accepted_ms).map(|(k, _)| k) {
+            self.close_conn(k, "too many connections without an allocation");
+        }
+    }
+
+    /// A connection is readable and/or writable.
+    fn conn_ready(&mut self, now: Now, key: usize) -> (usize, bool) {
+        let Some(c) = self.conns.get_mut(key) else { return (0, false) };
+        if c.want_write {
+            if let Err(why) = c.write() {
+                self.close_conn(key, why);
+                return (0, false);
+            }
+            self.update_interest(key);
+        }
+        let Some(c) = self.conns.get_mut(key) else { return (0, false) };
+        let outcome = c.read();
+        let mut frames = 0;
+        loop {
+            let Some(c) = self.conns.get_mut(key) else { return (frames, false) };
+            if c.proxy_pending {
+                match take_proxy_header(c) {
+                    Ok(true) => {
+                        self.by_conn.insert((c.local, c.peer), key);
+                    }
+                    Ok(false) => break,
+                    Err(why) => {
+                        self.close_conn(key, why);
+                        return (frames, false);
+                    }
+                }
+                continue;
+            }
+            match c.next_frame(&mut self.frame) {
+                Ok(true) => {
+                    frames += 1;
+                    let (transport, local, peer) = (c.transport, c.local, c.peer);
+                    self.server.handle_client_datagram(now, transport, local, peer, &self.frame, &mut self.relays, &mut self.out);
+                    if let Some(c) = self.conns.get_mut(key) {
+                        if !c.allocated && self.server.allocation_on(transport, peer, local).is_some() {
+                            c.allocated = true;
+                        }
+                    }
+                    if self.out.transmits.len() >= FLUSH_AT {
+                        self.flush();
+                    }
+                }
+                Ok(false) => break,
+                Err(_) => {
+                    self.close_conn(key, "not a STUN/TURN stream");
+                    return (frames, false);
+                }
+            }
+        }
+        match outcome {
+            ReadOutcome::Open { budget_left } => (frames, !budget_left),
+            ReadOutcome::Close(why) => {
+                // Answer what was read before closing.
+                self.flush();
+                self.close_conn(key, why);
+                (frames, false)
+            }
+        }
+    }
+
+    /// Register WRITABLE interest while output is queued, drop it after.
+    fn update_interest(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else { return };
+        let want = !c.outq.is_empty();
+        if want != c.want_write {
+            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            if self.poll.registry().reregister(&mut c.stream, Token(CONN_BASE + key), interest).is_ok() {
+                c.want_write = want;
+            }
+        }
+    }
+
+    fn close_conn(&mut self, key: usize, why: &str) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut c = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        if self.by_conn.get(&(c.local, c.peer)) == Some(&key) {
+            self.by_conn.remove(&(c.local, c.peer));
+        }
+        if c.allocated {
+            self.server.client_closed(c.transport, c.local, c.peer, &mut self.relays);
+        }
+        tracing::debug!("TCP connection {} -> {} closed: {why}", c.peer, c.local);
+    }
+
+    /// Close connections that never allocated within the timeout.
+    fn sweep_conns(&mut self, now_ms: u64) {
+        let limit = self.conn_timeout.as_millis() as u64;
+        let stale: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.allocated && now_ms.saturating_sub(c.accepted_ms) >= limit)
+            .map(|(k, _)| k)
+            .collect();
+        for k in stale {
+            self.close_conn(k, "no allocation within max-allocate-timeout");
+        }
+        // An allocation that ended (timeout, refresh 0) leaves its connection
+        // open for a new one; count it as unallocated again.
+        for (_, c) in self.conns.iter_mut() {
+            if c.allocated && self.server.allocation_on(c.transport, c.peer, c.local).is_none() {
+                c.allocated = false;
+                c.accepted_ms = now_ms;
+            }
+        }
+        for (_, c) in self.conns.iter_mut() {
+            if c.outq.is_empty() {
+                c.decoder.shrink_if_idle();
+            }
+        }
     }
 
     /// Read one ready socket in batches, up to the budget. Returns the
@@ -438,6 +665,18 @@ impl RelayThread {
         self.order.clear();
         for (i, t) in self.out.transmits.iter().enumerate() {
             let entry = match t.dest {
+                Dest::Client { transport, local, to } if transport.is_stream() => {
+                    // Streams keep the order of what the core queued.
+                    if let Some(&k) = self.by_conn.get(&(local, to)) {
+                        if let Some(c) = self.conns.get_mut(k) {
+                            // A full queue drops the frame (UDP semantics).
+                            if c.outq.push(&self.out.buf[t.range.clone()]).is_ok() && !self.dirty.contains(&k) {
+                                self.dirty.push(k);
+                            }
+                        }
+                    }
+                    continue;
+                }
                 Dest::Client { local, to, .. } => match self.by_local.get(&local) {
                     Some(&l) => (Via::Listener(l), None, t.tos, to, i as u32),
                     // A wildcard listener: send from the address the client used.
@@ -486,6 +725,13 @@ impl RelayThread {
         }
         drop(group);
         self.out.clear();
+        for k in std::mem::take(&mut self.dirty) {
+            let Some(c) = self.conns.get_mut(k) else { continue };
+            match c.write() {
+                Ok(()) => self.update_interest(k),
+                Err(why) => self.close_conn(k, why),
+            }
+        }
     }
 
     fn log_stats(&mut self) {

@@ -109,6 +109,17 @@ impl StreamDecoder {
         self.buf.get_mut(end..end + n).unwrap_or_default()
     }
 
+    /// The buffered bytes not yet consumed (e.g. to parse a PROXY protocol
+    /// header in front of the framed stream).
+    pub fn peek(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// Consume `n` buffered bytes without framing them (clamped to what is buffered).
+    pub fn skip(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
     /// Mark `n` bytes written into the slice from [`spare`](Self::spare) as
     /// received. `n` larger than that slice is clamped (and a bug in the caller).
     pub fn commit(&mut self, n: usize) {

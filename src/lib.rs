@@ -15,6 +15,7 @@ pub mod logging;
 pub mod process;
 pub mod relay;
 pub mod stun;
+pub mod tls;
 
 /// Version printed by `--version` and used in the SOFTWARE attribute.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

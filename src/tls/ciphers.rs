@@ -149,7 +149,9 @@ fn alias12(word: &str, table: &[Suite12]) -> Option<Vec<usize>> {
         // OpenSSL: "RSA" selects RSA key exchange *or* authentication.
         "aRSA" | "RSA" => pick(&|s| s.auth == Auth::Rsa),
         "AES" | "AESGCM" => pick(&|s| s.enc != Enc::Chacha20),
-        "AES128" | "SHA256" => pick(&|s| s.enc != Enc::Aes256Gcm),
+        "AES128" => pick(&|s| s.enc == Enc::Aes128Gcm),
+        // SHA256 as MAC/PRF: AES-128-GCM and ChaCha20-Poly1305 suites.
+        "SHA256" => pick(&|s| s.enc != Enc::Aes256Gcm),
         "AES256" | "SHA384" => pick(&|s| s.enc == Enc::Aes256Gcm),
         "CHACHA20" => pick(&|s| s.enc == Enc::Chacha20),
         // Suite B: ECDSA with AES-GCM.
@@ -456,9 +458,19 @@ mod tests {
             ids(&m.tls12),
             [
                 C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-                C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
                 C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+                C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            ]
+        );
+        let m = map_cipher_list("SHA256:AES256:@STRENGTH");
+        assert_eq!(
+            ids(&m.tls12),
+            [
+                C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
                 C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+                C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
                 C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
                 C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
             ]

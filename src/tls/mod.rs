@@ -30,6 +30,23 @@
 //!   suits callers that do not look at the ClientHello.
 //! - `--dh566`, `--dh1066`, `--dh-file` are accepted and produce a warning:
 //!   rustls has no finite-field Diffie-Hellman.
+//!
+//! Intended use by the I/O layer, per accepted TCP connection:
+//! ```text
+//! match sniff(&first_bytes) {
+//!     Sniff::NeedMore => read more (bounded), sniff again,
+//!     Sniff::Tls => {
+//!         let configs = reloadable.configs();           // fixed for this connection
+//!         let mut acceptor = rustls::server::Acceptor::default();
+//!         feed bytes with acceptor.read_tls(..) until acceptor.accept() gives Some(accepted);
+//!         let conn = accepted.into_connection(configs.for_client_hello(&accepted.client_hello()));
+//!         // tokio: LazyConfigAcceptor + start.into_stream(configs.for_client_hello(&start.client_hello()))
+//!     }
+//!     Sniff::Stun | Sniff::ChannelData => plain TURN over TCP,
+//!     Sniff::Http => coturn's HTTP answer, Sniff::ProxyV1 | Sniff::ProxyV2 => PROXY header first,
+//!     Sniff::Unknown => close,
+//! }
+//! ```
 
 mod ciphers;
 mod pem;

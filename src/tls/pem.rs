@@ -15,7 +15,7 @@
 //! The PEM parser is our own because it has to see the RFC 1421 headers that
 //! carry the legacy encryption parameters.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
@@ -268,7 +268,7 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// The conversion hint appended to unsupported-key errors.
-pub(crate) fn convert_hint(path: &PathBuf) -> String {
+pub(crate) fn convert_hint(path: &Path) -> String {
     format!(
         "convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in {0} -out {0}.pk8` \
          (or `-nocrypt` instead of `-v2 aes-256-cbc` for an unencrypted key) and point --pkey at the result",

@@ -5,8 +5,9 @@
 //! - [`core`]: the protocol core (nonce, authentication decisions, peer policy,
 //!   allocations, permissions, channels, timers). It takes bytes, addresses and a
 //!   clock value and returns bytes and actions. No sockets, no threads, no clock reads.
-//! - [`relay`], [`config`], [`logging`], [`process`]: the daemon: configuration,
-//!   per-core relay threads that own their sockets, logs and process handling.
+//! - [`relay`], [`config`], [`logging`], [`process`], [`tls`]: the daemon:
+//!   configuration, per-core relay threads that own their sockets, logs, process
+//!   handling and the rustls configuration for TLS listeners.
 
 pub mod config;
 pub mod core;

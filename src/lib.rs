@@ -5,8 +5,9 @@
 //! - [`core`]: the protocol core (nonce, authentication decisions, peer policy,
 //!   allocations, permissions, channels, timers). It takes bytes, addresses and a
 //!   clock value and returns bytes and actions. No sockets, no threads, no clock reads.
-//! - [`relay`], [`config`], [`logging`], [`process`]: the daemon: configuration,
-//!   per-core relay threads that own their sockets, logs and process handling.
+//! - [`relay`], [`config`], [`logging`], [`process`], [`tls`]: the daemon:
+//!   configuration, per-core relay threads that own their sockets, logs, process
+//!   handling and the rustls configuration for TLS listeners.
 
 pub mod config;
 pub mod core;
@@ -15,6 +16,7 @@ pub mod logging;
 pub mod process;
 pub mod relay;
 pub mod stun;
+pub mod tls;
 
 /// Version printed by `--version` and used in the SOFTWARE attribute.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -15,6 +15,7 @@ use crate::core::quota::Quotas;
 use crate::core::CoreConfig;
 use crate::logging::{self, LogOptions};
 use crate::relay::{self, sockets, RelayPlan};
+use crate::tls::{ReloadableTls, TlsOptions};
 use crate::{process, VERSION};
 
 /// Exit code for fatal start-up errors (coturn exits with 1 or -1 for these).
@@ -108,7 +109,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
 }
 
 /// Listener and relay addresses, ports and thread count.
-pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr]) -> anyhow::Result<RelayPlan> {
+pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool) -> anyhow::Result<RelayPlan> {
     let listen_ips: Vec<IpAddr> = if cfg.listening_ips.is_empty() { local_addrs.to_vec() } else { cfg.listening_ips.clone() };
     let relay_ips: Vec<IpAddr> = if !cfg.relay_ips.is_empty() {
         cfg.relay_ips.clone()
@@ -141,7 +142,13 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr]) -> anyhow::Result<RelayP
     if udp_listeners.is_empty() && tcp_listeners.is_empty() && proxy_listeners.is_empty() {
         return Err(anyhow!("You must specify at least one listener: UDP and TCP listeners are both disabled"));
     }
+    let tls_listeners = if cfg.no_tls || !tls_on {
+        Vec::new()
+    } else {
+        listen_ips.iter().map(|&ip| SocketAddr::new(ip, cfg.tls_listening_port)).collect()
+    };
     Ok(RelayPlan {
+        tls_listeners,
         udp_listeners,
         tcp_listeners,
         proxy_listeners,
@@ -182,8 +189,9 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
         }
     }
     tracing::info!("Default realm: {}", cfg.realm);
+    let tls = tls_setup(cfg)?;
     let locals = sockets::local_addresses();
-    let plan = relay_plan(cfg, &locals)?;
+    let plan = relay_plan(cfg, &locals, tls.is_some())?;
     let mut shown = Vec::new();
     for l in plan.udp_listeners.iter().chain(&plan.tcp_listeners) {
         if !shown.contains(&l.ip()) {
@@ -200,7 +208,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     // Written before the listeners answer, so a client that got an answer
     // can rely on the pid file.
     let pidfile = process::write_pidfile(cfg.pidfile.as_deref());
-    let running = match relay::start(&plan, Arc::new(core)).context("Cannot start relay threads") {
+    let running = match relay::start(&plan, Arc::new(core), tls).context("Cannot start relay threads") {
         Ok(r) => r,
         Err(e) => {
             if let Some(p) = &pidfile {
@@ -220,6 +228,53 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     }
     tracing::info!("turnserver stopped");
     Ok(())
+}
+
+/// The TLS options of the configuration.
+pub fn tls_options(cfg: &Config) -> TlsOptions {
+    TlsOptions {
+        cert: cfg.cert.clone(),
+        pkey: cfg.pkey.clone(),
+        pkey_pwd: cfg.pkey_pwd.clone(),
+        ca_file: cfg.ca_file.clone(),
+        cipher_list: cfg.cipher_list.clone(),
+        ec_curve_name: cfg.ec_curve_name.clone(),
+        tlsv1: cfg.tlsv1,
+        tlsv1_1: cfg.tlsv1_1,
+        no_tlsv1_2: cfg.no_tlsv1_2,
+        dh566: cfg.dh566,
+        dh1066: cfg.dh1066,
+        dh_file: cfg.dh_file.clone(),
+        ..TlsOptions::default()
+    }
+}
+
+/// Load the certificate and key (before any privilege drop). As coturn: with
+/// `--no-tls`, or when the default `turn_server_cert.pem`/`turn_server_pkey.pem`
+/// are simply absent, TLS stays off with a warning; any other problem with the
+/// TLS settings is fatal.
+fn tls_setup(cfg: &Config) -> anyhow::Result<Option<Arc<ReloadableTls>>> {
+    if cfg.no_tls {
+        return Ok(None);
+    }
+    match ReloadableTls::from_options(&tls_options(cfg)) {
+        Ok((tls, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!("TLS 1.2 supported");
+            if !cfg.no_tlsv1_2 {
+                tracing::info!("TLS 1.3 supported");
+            }
+            tracing::info!("TURN/STUN ALPN supported");
+            Ok(Some(Arc::new(tls)))
+        }
+        Err(e) if e.is_missing_default() => {
+            tracing::warn!("{e}: TLS listeners are not started");
+            Ok(None)
+        }
+        Err(e) => Err(anyhow!("{e}")),
+    }
 }
 
 /// Block until SIGTERM or SIGINT; SIGHUP reopens the log meanwhile.

@@ -163,3 +163,21 @@ fn aioice_ice_connection_relay_only_candidates() {
     assert_json_has(&json, "\"b_received\": \"ping from controlling\"", &out);
     assert_json_has(&json, "\"a_received\": \"pong from controlled\"", &out);
 }
+
+/// TLS to the server (`turns:`), UDP relay.
+#[test]
+fn aioice_turn_endpoint_tls_to_server_echo_through_relay() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = common::self_signed_cert(dir.path());
+    let cert_flag = format!("--cert={}", cert.display());
+    let key_flag = format!("--pkey={}", key.display());
+    let ports = common::PortBlock::claim();
+    let tls_flag = format!("--tls-listening-port={}", ports.spare_port(3));
+    drop(ports);
+    let mut flags: Vec<&str> = LT_FLAGS.to_vec();
+    flags.extend(["--no-tls=false", &cert_flag, &key_flag, &tls_flag]);
+    let server = TestServer::start(&flags);
+    let (out, json) = run_aioice(&server, "endpoint", &["--username", "user", "--password", "pass", "--transport", "tcp", "--tls"]);
+    assert_json_has(&json, "\"ok\": true", &out);
+    assert_json_has(&json, "\"via_relay\": true", &out);
+}

@@ -466,3 +466,34 @@ fn harness_stun_probe_times_out_on_silent_port() {
     assert!(!stun_probe(addr, Duration::from_millis(500)));
     assert!(t.elapsed() < Duration::from_secs(3));
 }
+
+/// `-t -S`: TLS over TCP to the server, sniffed on the plain listening port
+/// and on the TLS port; every message relayed, and TLS 1.3 negotiated.
+#[test]
+fn uclient_tls_to_server_on_plain_and_tls_ports() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = common::self_signed_cert(dir.path());
+    let ports = common::PortBlock::claim();
+    let tls_port = ports.spare_port(2);
+    drop(ports);
+    let cert_flag = format!("--cert={}", cert.display());
+    let key_flag = format!("--pkey={}", key.display());
+    let tls_flag = format!("--tls-listening-port={tls_port}");
+    let mut flags: Vec<&str> = LT_FLAGS.to_vec();
+    flags.extend(["--no-tls=false", &cert_flag, &key_flag, &tls_flag]);
+    let server = TestServer::start(&flags);
+    let _peer = start_peer(&server);
+    for port in [server.port(), tls_port] {
+        let mut args = s(&["-e", "127.0.0.1", "-r"]);
+        args.push(server.ports.peer_port().to_string());
+        args.extend(s(&["-n", "30", "-l", "120", "-u", "user", "-w", "pass", "-m", "2", "-c", "-t", "-S", "-p"]));
+        args.push(port.to_string());
+        args.push("127.0.0.1".into());
+        let bin = require_tool("turnutils_uclient");
+        let out = run_cmd(&bin, &args, UCLIENT_TIMEOUT);
+        let all = out.all();
+        assert!(all.contains("method=TLSv1.3") || all.contains("method=TLSv1.2"), "no TLS 1.2/1.3 session on port {port}\n{}", out.describe());
+        assert!(!all.contains("method=TLSv1.1") && !all.contains("method=TLSv1 "), "an old TLS version was accepted\n{}", out.describe());
+        assert_all_relayed(&out, 60);
+    }
+}

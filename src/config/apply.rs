@@ -204,6 +204,19 @@ impl Builder {
                 }
                 cfg.multiplex_peer_port = p;
             }
+            // ---- TLS ----
+            "cert" => cfg.cert = Some(v.into()),
+            "pkey" => cfg.pkey = Some(v.into()),
+            "pkey-pwd" => cfg.pkey_pwd = Some(v.to_string()),
+            "CA-file" => cfg.ca_file = Some(v.into()),
+            "cipher-list" => cfg.cipher_list = Some(v.to_string()),
+            "ec-curve-name" => cfg.ec_curve_name = Some(v.to_string()),
+            "dh-file" => cfg.dh_file = Some(v.into()),
+            "dh566" => cfg.dh566 = parse_bool(value)?,
+            "dh1066" => cfg.dh1066 = parse_bool(value)?,
+            "tlsv1" => cfg.tlsv1 = parse_bool(value)?,
+            "tlsv1_1" => cfg.tlsv1_1 = parse_bool(value)?,
+            "no-tlsv1_2" => cfg.no_tlsv1_2 = parse_bool(value)?,
             "tcp-proxy-port" => {
                 let p = port(name, v)?;
                 cfg.tcp_proxy_port = (p != 0).then_some(p);

@@ -36,6 +36,9 @@ pub struct RelayPlan {
     pub proxy_listeners: Vec<SocketAddr>,
     /// `--max-allocate-timeout` in seconds (connections that never allocate).
     pub conn_timeout_secs: u32,
+    /// TLS listener addresses (`--tls-listening-port`); TLS is also sniffed on
+    /// the plain TCP listeners.
+    pub tls_listeners: Vec<SocketAddr>,
     pub relay_ips: Vec<IpAddr>,
     pub external: Vec<(IpAddr, Option<IpAddr>)>,
     pub min_port: u16,
@@ -95,7 +98,7 @@ impl Running {
 }
 
 /// Bind every listener socket for every thread, then spawn the threads.
-pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>) -> anyhow::Result<Running> {
+pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>, tls: Option<Arc<crate::tls::ReloadableTls>>) -> anyhow::Result<Running> {
     let pools = plan.relay_ips.iter().map(|&ip| Arc::new(PortPool::new(ip, plan.min_port, plan.max_port))).collect();
     let addressing = Arc::new(RelayAddressing::new(pools, plan.external.clone(), plan.sock_buf_size));
     let clock = Clock::new();
@@ -124,13 +127,15 @@ pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>) -> anyhow::Result<Running>
             listeners.push(s);
         }
         let mut tcp = Vec::new();
-        for (&addr, proxy) in plan.tcp_listeners.iter().map(|a| (a, false)).chain(plan.proxy_listeners.iter().map(|a| (a, true))) {
+        let plain = plan.tcp_listeners.iter().chain(&plan.tls_listeners).map(|a| (a, false));
+        for (&addr, proxy) in plain.chain(plan.proxy_listeners.iter().map(|a| (a, true))) {
             let l = sockets::tcp_listener(addr).with_context(|| format!("Cannot bind TCP listener socket to addr {addr}"))?;
             tcp.push((l, proxy));
         }
         let t = RelayThread::new(ThreadSetup {
             tcp_listeners: tcp,
             conn_timeout: std::time::Duration::from_secs(u64::from(plan.conn_timeout_secs.max(1))),
+            tls: tls.clone(),
             index: index as u32,
             core: Arc::clone(&core),
             addressing: Arc::clone(&addressing),
@@ -148,6 +153,10 @@ pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>) -> anyhow::Result<Running>
     for addr in &plan.tcp_listeners {
         let fam = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
         tracing::info!("{fam}. TCP listener opened on : {addr}");
+    }
+    for addr in &plan.tls_listeners {
+        let fam = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+        tracing::info!("{fam}. TLS/TCP listener opened on : {addr}");
     }
     for addr in &plan.proxy_listeners {
         let fam = if addr.is_ipv4() { "IPv4" } else { "IPv6" };

@@ -15,6 +15,17 @@ use mio::net::TcpStream;
 
 use crate::core::Transport;
 use crate::stun::stream::{Frame, FrameError, StreamDecoder, StreamEncoderQueue, MAX_FRAME_LEN};
+use crate::tls::{sniff, Sniff, TlsConfigs};
+
+/// What carries the STUN stream of a connection.
+pub enum Layer {
+    /// Nothing decided yet: the first bytes tell plain STUN from TLS.
+    Sniff,
+    Plain,
+    /// A TLS ClientHello is being read (ALPN picks the configuration).
+    TlsAccepting(Box<rustls::server::Acceptor>),
+    Tls(Box<rustls::ServerConnection>),
+}
 
 /// Bytes a connection may buffer in each direction.
 pub const CONN_BUFFER: usize = MAX_FRAME_LEN + 16 * 1024;
@@ -39,6 +50,7 @@ pub struct Conn {
     pub want_write: bool,
     /// The listener expects a PROXY protocol header first.
     pub proxy_pending: bool,
+    pub layer: Layer,
 }
 
 /// What reading a connection produced.
@@ -63,23 +75,114 @@ impl Conn {
             allocated: false,
             want_write: false,
             proxy_pending: proxy,
+            layer: Layer::Sniff,
         }
     }
 
-    /// Read what the socket has (up to the budget) into the decoder.
-    pub fn read(&mut self) -> ReadOutcome {
-        let mut total = 0;
-        while total < READ_BUDGET {
-            let spare = self.decoder.spare(16 * 1024);
-            if spare.is_empty() {
-                // Full: the caller takes frames out, then reads again.
-                return ReadOutcome::Open { budget_left: false };
+    /// Output is waiting: queued frames, or TLS records to send.
+    pub fn has_pending_output(&self) -> bool {
+        !self.outq.is_empty() || matches!(&self.layer, Layer::Tls(t) if t.wants_write())
+    }
+
+    /// Decide plain or TLS from the first buffered bytes (after any PROXY
+    /// header). `Ok(false)` = need more bytes. With TLS, the buffered bytes
+    /// move into the TLS acceptor.
+    pub fn sniff(&mut self, tls: Option<&TlsConfigs>) -> Result<bool, &'static str> {
+        match sniff(self.decoder.peek()) {
+            Sniff::NeedMore => Ok(false),
+            Sniff::Stun | Sniff::ChannelData => {
+                self.layer = Layer::Plain;
+                Ok(true)
             }
-            match self.stream.read(spare) {
+            Sniff::Tls => {
+                let Some(cfgs) = tls else { return Err("TLS connection but TLS is not configured") };
+                let bytes = self.decoder.peek().to_vec();
+                self.decoder.skip(bytes.len());
+                self.layer = Layer::TlsAccepting(Box::default());
+                self.transport = Transport::Tls;
+                self.feed_tls(&bytes, cfgs)?;
+                Ok(true)
+            }
+            Sniff::Http => Err("HTTP on a TURN port"),
+            Sniff::ProxyV1 | Sniff::ProxyV2 | Sniff::Unknown => Err("not a STUN/TURN or TLS stream"),
+        }
+    }
+
+    /// Feed received TLS records; decrypted data goes to the frame decoder.
+    pub fn feed_tls(&mut self, mut data: &[u8], cfgs: &TlsConfigs) -> Result<(), &'static str> {
+        while !data.is_empty() {
+            match &mut self.layer {
+                Layer::TlsAccepting(acc) => {
+                    acc.read_tls(&mut data).map_err(|_| "TLS read failed")?;
+                    match acc.accept() {
+                        Ok(None) => {}
+                        Ok(Some(accepted)) => {
+                            let cfg = cfgs.for_client_hello(&accepted.client_hello());
+                            match accepted.into_connection(cfg) {
+                                Ok(conn) => self.layer = Layer::Tls(Box::new(conn)),
+                                Err(_) => return Err("TLS handshake failed"),
+                            }
+                        }
+                        Err(_) => return Err("bad TLS ClientHello"),
+                    }
+                }
+                Layer::Tls(conn) => {
+                    conn.read_tls(&mut data).map_err(|_| "TLS read failed")?;
+                }
+                Layer::Sniff | Layer::Plain => return Err("not a TLS connection"),
+            }
+            if let Layer::Tls(conn) = &mut self.layer {
+                conn.process_new_packets().map_err(|_| "TLS error")?;
+                loop {
+                    let spare = self.decoder.spare(16 * 1024);
+                    if spare.is_empty() {
+                        break;
+                    }
+                    match conn.reader().read(spare) {
+                        Ok(0) => return Err("TLS connection closed by client"),
+                        Ok(n) => self.decoder.commit(n),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => return Err("TLS error"),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read what the socket has (up to the budget): plain bytes into the
+    /// decoder, TLS records through rustls into it.
+    pub fn read(&mut self, tls: Option<&TlsConfigs>) -> ReadOutcome {
+        let mut total = 0;
+        let mut raw = [0u8; 16 * 1024];
+        while total < READ_BUDGET {
+            let is_tls = matches!(self.layer, Layer::TlsAccepting(_) | Layer::Tls(_));
+            let res = if is_tls {
+                // rustls buffers what it cannot process yet; don't outrun the decoder.
+                if self.decoder.spare(1).is_empty() {
+                    return ReadOutcome::Open { budget_left: false };
+                }
+                self.stream.read(&mut raw)
+            } else {
+                let spare = self.decoder.spare(16 * 1024);
+                if spare.is_empty() {
+                    // Full: the caller takes frames out, then reads again.
+                    return ReadOutcome::Open { budget_left: false };
+                }
+                self.stream.read(spare)
+            };
+            match res {
                 Ok(0) => return ReadOutcome::Close("connection closed by client"),
                 Ok(n) => {
-                    self.decoder.commit(n);
                     total += n;
+                    if is_tls {
+                        let Some(cfgs) = tls else { return ReadOutcome::Close("TLS is not configured") };
+                        if let Err(why) = self.feed_tls(&raw[..n], cfgs) {
+                            return ReadOutcome::Close(why);
+                        }
+                    } else {
+                        self.decoder.commit(n);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open { budget_left: true },
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -108,6 +211,31 @@ impl Conn {
 
     /// Write as much of the out queue as the socket takes. `Err` = close.
     pub fn write(&mut self) -> Result<(), &'static str> {
+        if let Layer::Tls(conn) = &mut self.layer {
+            loop {
+                // Plaintext into rustls (it bounds its own buffer), records out.
+                while !self.outq.is_empty() {
+                    let (a, _) = self.outq.as_slices();
+                    match conn.writer().write(a) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => self.outq.consume(n),
+                    }
+                }
+                if !conn.wants_write() {
+                    return Ok(());
+                }
+                match conn.write_tls(&mut self.stream) {
+                    Ok(0) => return Err("connection closed"),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Err("connection error"),
+                }
+            }
+        }
+        if matches!(self.layer, Layer::TlsAccepting(_)) {
+            return Ok(());
+        }
         while !self.outq.is_empty() {
             let (a, b) = self.outq.as_slices();
             let res = if b.is_empty() {

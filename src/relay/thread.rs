@@ -211,6 +211,8 @@ pub struct ThreadSetup {
     pub tcp_listeners: Vec<(std::net::TcpListener, bool)>,
     /// `--max-allocate-timeout`: a connection that has not allocated by then is closed.
     pub conn_timeout: Duration,
+    /// TLS configuration (reloadable) when TLS is on.
+    pub tls: Option<Arc<crate::tls::ReloadableTls>>,
     pub core: Arc<CoreConfig>,
     pub addressing: Arc<RelayAddressing>,
     pub listeners: Vec<std::net::UdpSocket>,
@@ -241,6 +243,7 @@ pub struct RelayThread {
     /// (listener address, client address) → connection.
     by_conn: HashMap<(SocketAddr, SocketAddr), usize>,
     conn_timeout: Duration,
+    tls: Option<Arc<crate::tls::ReloadableTls>>,
     /// Connections with queued output to write after a flush.
     dirty: Vec<usize>,
     frame: Vec<u8>,
@@ -351,6 +354,7 @@ impl RelayThread {
             conns: Slab::new(),
             by_conn: HashMap::new(),
             conn_timeout: setup.conn_timeout,
+            tls: setup.tls,
             dirty: Vec::new(),
             frame: Vec::new(),
             order: Vec::new(),
@@ -484,11 +488,22 @@ impl RelayThread {
             }
             self.update_interest(key);
         }
+        let cfgs = self.tls.as_ref().map(|t| t.configs());
         let Some(c) = self.conns.get_mut(key) else { return (0, false) };
-        let outcome = c.read();
+        let outcome = c.read(cfgs.as_deref());
         let mut frames = 0;
         loop {
             let Some(c) = self.conns.get_mut(key) else { return (frames, false) };
+            if !c.proxy_pending && matches!(c.layer, super::tcp::Layer::Sniff) {
+                match c.sniff(cfgs.as_deref()) {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(why) => {
+                        self.close_conn(key, why);
+                        return (frames, false);
+                    }
+                }
+            }
             if c.proxy_pending {
                 match take_proxy_header(c) {
                     Ok(true) => {
@@ -523,6 +538,16 @@ impl RelayThread {
                 }
             }
         }
+        // TLS handshake records (and anything else rustls wants to send).
+        if let Some(c) = self.conns.get_mut(key) {
+            if c.has_pending_output() {
+                if let Err(why) = c.write() {
+                    self.close_conn(key, why);
+                    return (frames, false);
+                }
+            }
+        }
+        self.update_interest(key);
         match outcome {
             ReadOutcome::Open { budget_left } => (frames, !budget_left),
             ReadOutcome::Close(why) => {
@@ -537,7 +562,7 @@ impl RelayThread {
     /// Register WRITABLE interest while output is queued, drop it after.
     fn update_interest(&mut self, key: usize) {
         let Some(c) = self.conns.get_mut(key) else { return };
-        let want = !c.outq.is_empty();
+        let want = c.has_pending_output();
         if want != c.want_write {
             let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
             if self.poll.registry().reregister(&mut c.stream, Token(CONN_BASE + key), interest).is_ok() {

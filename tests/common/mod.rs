@@ -626,3 +626,21 @@ pub fn wait_udp_echo(port: u16, timeout: Duration) -> bool {
     }
     false
 }
+
+/// A self-signed RSA certificate and key for `localhost` in `dir`, made with
+/// the `openssl` command (installed by scripts/test.sh): (cert, key).
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let openssl = require_tool("openssl");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let out = run_cmd(
+        &openssl,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+            "-keyout", key.to_str().unwrap_or_default(), "-out", cert.to_str().unwrap_or_default(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(out.success(), "openssl req failed: {}", out.describe());
+    (cert, key)
+}

@@ -18,6 +18,7 @@ Every step is bounded with asyncio.wait_for, and the whole run with --timeout.
 """
 
 import argparse
+import ssl
 import asyncio
 import json
 import sys
@@ -74,6 +75,7 @@ async def case_endpoint(args, result):
                 username=args.username,
                 password=args.password,
                 transport=args.transport,
+                ssl=tls_context(args),
             ),
             timeout=args.step_timeout,
         )
@@ -195,6 +197,18 @@ async def case_ice(args, result):
                 pass
 
 
+def tls_context(args):
+    """TLS client context for --tls (the test server's certificate is
+    self-signed, so it is not verified); None for plain TCP/UDP."""
+    if not args.tls:
+        return None
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["stun.turn"])
+    return ctx
+
+
 async def main_async(args):
     result = {"case": args.case, "ok": False}
     try:
@@ -218,6 +232,8 @@ def main():
     p.add_argument("--password")
     p.add_argument("--transport", choices=["udp", "tcp"], default="udp",
                    help="client-to-server transport (the relay is UDP either way)")
+    p.add_argument("--tls", action="store_true",
+                   help="TLS over TCP to the server (turns:), certificate not verified")
     p.add_argument("--count", type=int, default=5)
     p.add_argument("--step-timeout", type=float, default=10.0)
     p.add_argument("--timeout", type=float, default=45.0)

@@ -152,7 +152,102 @@ async fn webrtc_serve(port: u16, files: Option<(String, String)>) -> Result<(), 
 
 // ------------------------------------------------------- candidate B: openssl
 
-fn openssl_mode(_port: u16, _files: Option<(String, String)>) {
-    eprintln!("probe: openssl mode not built yet");
-    std::process::exit(2)
+/// Candidate B through the library module: one thread, one socket, a map of
+/// sessions by peer address: the same shape a relay thread's loop would have.
+fn openssl_mode(port: u16, files: Option<(String, String)>) {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+    use turnserver::dtls::{generate_self_signed, looks_like_dtls_handshake, DtlsServer, DtlsSession, KeyKind};
+
+    let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
+        eprintln!("probe: {what}: {e}");
+        std::process::exit(1)
+    };
+    let (cert, key) = match files {
+        Some((c, k)) => (
+            std::fs::read(&c).unwrap_or_else(|e| fail(&c, &e)),
+            std::fs::read(&k).unwrap_or_else(|e| fail(&k, &e)),
+        ),
+        None => generate_self_signed(KeyKind::Rsa2048).unwrap_or_else(|e| fail("certificate", &e)),
+    };
+    let server = DtlsServer::new(&cert, &key).unwrap_or_else(|e| fail("DtlsServer", &e));
+    let sock = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap_or_else(|e| fail("bind", &e));
+    eprintln!("probe: openssl DTLS listening on 127.0.0.1:{port}");
+    let mut sessions: HashMap<SocketAddr, DtlsSession> = HashMap::new();
+    let mut buf = vec![0u8; 65536];
+    let (mut out, mut app) = (Vec::new(), Vec::new());
+    loop {
+        // Next timer among sessions bounds the wait (a real loop uses its timer wheel).
+        let now = Instant::now();
+        let wait = sessions
+            .values()
+            .filter_map(|s| s.poll_timeout())
+            .min()
+            .map(|t| t.saturating_duration_since(now).max(Duration::from_millis(1)))
+            .unwrap_or(Duration::from_secs(1));
+        let _ = sock.set_read_timeout(Some(wait));
+        let now_or_peer = match sock.recv_from(&mut buf) {
+            Ok((n, peer)) => Some((n, peer)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => None,
+            Err(e) => fail("recv", &e),
+        };
+        let now = Instant::now();
+        if let Some((n, peer)) = now_or_peer {
+            let data = &buf[..n];
+            if !sessions.contains_key(&peer) {
+                if !looks_like_dtls_handshake(data) {
+                    eprintln!("probe: {peer}: {n} bytes, not a ClientHello, dropped");
+                    continue;
+                }
+                match server.accept(peer) {
+                    Ok(s) => {
+                        sessions.insert(peer, s);
+                    }
+                    Err(e) => fail("accept", &e),
+                }
+            }
+            let mut dead = false;
+            if let Some(s) = sessions.get_mut(&peer) {
+                let was = s.is_established();
+                if let Err(e) = s.handle_datagram(now, data, &mut out, &mut app) {
+                    eprintln!("probe: {peer}: {e}");
+                    dead = true;
+                }
+                if !was && s.is_established() {
+                    eprintln!(
+                        "probe: {peer}: DTLS handshake complete (openssl) {} {}",
+                        s.version(),
+                        s.cipher().unwrap_or("?")
+                    );
+                }
+                for m in app.drain(..) {
+                    let reply = answer(&m, peer);
+                    if let Err(e) = s.send(&reply, &mut out) {
+                        eprintln!("probe: {peer}: send: {e}");
+                    }
+                }
+            }
+            for d in out.drain(..) {
+                let _ = sock.send_to(&d, peer);
+            }
+            if dead {
+                sessions.remove(&peer);
+            }
+        }
+        let mut dead = Vec::new();
+        for (peer, s) in sessions.iter_mut() {
+            if s.poll_timeout().is_some_and(|t| t <= now) {
+                if let Err(e) = s.handle_timeout(now, &mut out) {
+                    eprintln!("probe: {peer}: {e}");
+                    dead.push(*peer);
+                }
+                for d in out.drain(..) {
+                    let _ = sock.send_to(&d, *peer);
+                }
+            }
+        }
+        for p in dead {
+            sessions.remove(&p);
+        }
+    }
 }

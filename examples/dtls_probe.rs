@@ -194,14 +194,14 @@ fn openssl_mode(port: u16, files: Option<(String, String)>) {
         let now = Instant::now();
         if let Some((n, peer)) = now_or_peer {
             let data = &buf[..n];
-            if !sessions.contains_key(&peer) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(peer) {
                 if !looks_like_dtls_handshake(data) {
                     eprintln!("probe: {peer}: {n} bytes, not a ClientHello, dropped");
                     continue;
                 }
                 match server.accept(peer) {
                     Ok(s) => {
-                        sessions.insert(peer, s);
+                        slot.insert(s);
                     }
                     Err(e) => fail("accept", &e),
                 }

@@ -323,7 +323,7 @@ impl DtlsSession {
             return Ok(());
         }
         let r = self.stream.ssl_write(app_data);
-        out.extend(self.stream.get_mut().outgoing.drain(..));
+        out.append(&mut self.stream.get_mut().outgoing);
         match r {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -368,7 +368,7 @@ impl DtlsSession {
         }
         self.closed = true;
         self.deadline = None;
-        out.extend(self.stream.get_mut().outgoing.drain(..));
+        out.append(&mut self.stream.get_mut().outgoing);
     }
 
     fn drive(&mut self, app: &mut Vec<Vec<u8>>) -> Result<(), DtlsError> {
@@ -402,7 +402,7 @@ impl DtlsSession {
 
     /// Move queued datagrams to `out` and re-read OpenSSL's timer.
     fn collect(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
-        out.extend(self.stream.get_mut().outgoing.drain(..));
+        out.append(&mut self.stream.get_mut().outgoing);
         self.deadline = if self.closed { None } else { self.timer_remaining().map(|d| now + d) };
     }
 

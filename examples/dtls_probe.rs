@@ -157,7 +157,7 @@ async fn webrtc_serve(port: u16, files: Option<(String, String)>) -> Result<(), 
 fn openssl_mode(port: u16, files: Option<(String, String)>) {
     use std::collections::HashMap;
     use std::time::{Duration, Instant};
-    use turnserver::dtls::{generate_self_signed, looks_like_dtls_handshake, DtlsServer, DtlsSession, KeyKind};
+    use turnserver::dtls::{generate_self_signed, DtlsServer, DtlsSession, KeyKind};
 
     let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
         eprintln!("probe: {what}: {e}");
@@ -194,22 +194,25 @@ fn openssl_mode(port: u16, files: Option<(String, String)>) {
         let now = Instant::now();
         if let Some((n, peer)) = now_or_peer {
             let data = &buf[..n];
+            let mut fresh = false;
             if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(peer) {
-                if !looks_like_dtls_handshake(data) {
-                    eprintln!("probe: {peer}: {n} bytes, not a ClientHello, dropped");
-                    continue;
-                }
-                match server.accept(peer) {
-                    Ok(s) => {
+                // Stateless cookie exchange: no state until the peer returns our cookie.
+                match server.accept_datagram(now, peer, data, &mut out) {
+                    Ok(Some(s)) => {
+                        eprintln!("probe: {peer}: cookie verified, session created");
                         slot.insert(s);
+                        fresh = true;
                     }
-                    Err(e) => fail("accept", &e),
+                    Ok(None) => eprintln!("probe: {peer}: {n} bytes, answered {} datagram(s), no state kept", out.len()),
+                    Err(e) => eprintln!("probe: {peer}: {e}"),
                 }
             }
             let mut dead = false;
             if let Some(s) = sessions.get_mut(&peer) {
-                let was = s.is_established();
-                if let Err(e) = s.handle_datagram(now, data, &mut out, &mut app) {
+                let was = s.is_established() && !fresh;
+                if fresh {
+                    // accept_datagram already consumed this datagram.
+                } else if let Err(e) = s.handle_datagram(now, data, &mut out, &mut app) {
                     eprintln!("probe: {peer}: {e}");
                     dead = true;
                 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use turnserver::dtls::{generate_self_signed, looks_like_dtls_handshake, DtlsServer, DtlsSession, KeyKind};
+use turnserver::dtls::{generate_self_signed, DtlsServer, DtlsSession, KeyKind};
 use turnserver::stun::attr::AttrType;
 use turnserver::stun::builder::MessageBuilder;
 use turnserver::stun::message::{Class, Message, MessageType, Method};
@@ -126,15 +126,24 @@ fn serve(server: DtlsServer, sock: UdpSocket, stop: Arc<AtomicBool>, tx: Sender<
         let now = Instant::now();
         if let Some((n, peer)) = got {
             let data = &buf[..n];
-            if !sessions.contains_key(&peer) && looks_like_dtls_handshake(data) {
-                if let Ok(s) = server.accept(peer) {
-                    sessions.insert(peer, s);
+            let mut dead = false;
+            let mut fresh = false;
+            if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(peer) {
+                // Stateless cookie exchange: a session exists only once a cookie came back.
+                match server.accept_datagram(now, peer, data, &mut out) {
+                    Ok(Some(s)) => {
+                        slot.insert(s);
+                        fresh = true;
+                    }
+                    Ok(None) => {}
+                    Err(_) => dead = true,
                 }
             }
-            let mut dead = false;
             if let Some(s) = sessions.get_mut(&peer) {
-                let was = s.is_established();
-                dead = s.handle_datagram(now, data, &mut out, &mut app).is_err();
+                let was = s.is_established() && !fresh;
+                if !fresh {
+                    dead = s.handle_datagram(now, data, &mut out, &mut app).is_err();
+                }
                 if !was && s.is_established() {
                     let _ = tx.send(Event::Handshake {
                         version: s.version().to_string(),

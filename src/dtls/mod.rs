@@ -10,7 +10,8 @@
 //!
 //! ```text
 //! let server = DtlsServer::new(cert_pem, key_pem)?;          // once, cloned per thread
-//! let mut s = server.accept(peer)?;                            // first datagram from a peer
+//! // first datagram from an unknown peer: HVR (no state) or, with a valid cookie, a session
+//! let Some(mut s) = server.accept_datagram(now, peer, datagram, &mut out)? else { send out; return };
 //! s.handle_datagram(now, datagram, &mut out, &mut app)?;       // every datagram from it
 //! for d in out.drain(..) { socket.send_to(&d, peer) }          // handshake flights, replies
 //! for m in app.drain(..) { /* decrypted STUN/ChannelData */ }
@@ -164,6 +165,63 @@ impl DtlsServer {
         ssl.set_mtu(self.mtu).map_err(|e| cfg("SSL_set_mtu", e))?;
         let stream = SslStream::new(ssl, DatagramPipe::default()).map_err(|e| cfg("SSL BIO", e))?;
         Ok(DtlsSession { stream, peer, established: false, closed: false, deadline: None })
+    }
+}
+
+impl DtlsServer {
+    /// Stateless front door (the cookie exchange of RFC 6347 4.2.1 done the way
+    /// `DTLSv1_listen` does it): for a datagram from a peer that has no
+    /// session yet. A ClientHello without a valid cookie gets a
+    /// HelloVerifyRequest appended to `out` and `Ok(None)`: nothing about the
+    /// peer is kept, so spoofed sources cost one short-lived `SSL` object and
+    /// one small reply each. A ClientHello carrying a valid cookie returns the
+    /// new session, already past its first step (its ServerHello flight is in
+    /// `out`). Anything else is dropped (`Ok(None)`, nothing sent).
+    pub fn accept_datagram(
+        &self,
+        now: Instant,
+        peer: SocketAddr,
+        data: &[u8],
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<Option<DtlsSession>, DtlsError> {
+        if !looks_like_dtls_handshake(data) || data.len() > MAX_DATAGRAM {
+            return Ok(None);
+        }
+        let mut session = self.accept(peer)?;
+        session.stream.get_mut().incoming.push_back(data.to_vec());
+        // SAFETY: BIO_ADDR_new returns an owned, zeroed BIO_ADDR (or null);
+        // DTLSv1_listen only reads the SSL's BIOs (our pipe) and writes the
+        // address; the address is freed before returning.
+        let listened = unsafe {
+            let addr = ffi_ext::BIO_ADDR_new();
+            if addr.is_null() {
+                return Err(DtlsError::Config("BIO_ADDR_new failed".into()));
+            }
+            let r = ffi_ext::DTLSv1_listen(session.stream.ssl().as_ptr(), addr);
+            ffi_ext::BIO_ADDR_free(addr);
+            r
+        };
+        out.append(&mut session.stream.get_mut().outgoing);
+        if listened <= 0 {
+            // 0: HelloVerifyRequest sent or datagram ignored; <0: fatal parse error.
+            openssl::error::ErrorStack::get(); // drain OpenSSL's thread error queue
+            return Ok(None);
+        }
+        // Cookie verified; the ClientHello is buffered inside the SSL: continue.
+        let mut app = Vec::new();
+        let r = session.drive(&mut app);
+        session.collect(now, out);
+        r.map(|()| Some(session))
+    }
+}
+
+/// libssl/libcrypto symbols the `openssl-sys` bindings leave out (linked by it).
+mod ffi_ext {
+    use libc::{c_int, c_void};
+    extern "C" {
+        pub fn DTLSv1_listen(s: *mut openssl_sys::SSL, client: *mut c_void) -> c_int;
+        pub fn BIO_ADDR_new() -> *mut c_void;
+        pub fn BIO_ADDR_free(a: *mut c_void);
     }
 }
 

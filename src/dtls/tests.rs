@@ -201,3 +201,44 @@ fn demux_helpers() {
     assert!(!looks_like_dtls(&[]));
     assert!(!looks_like_dtls_handshake(&[23; 20]));
 }
+
+#[test]
+fn stateless_cookie_front_door() {
+    let (cert, key) = generate_self_signed(KeyKind::Rsa2048).expect("cert");
+    let server = DtlsServer::new(&cert, &key).expect("server");
+    let mut client = Client::new();
+    let now = Instant::now();
+    let mut out = Vec::new();
+    // Cookie-less ClientHello: one small HVR, no session.
+    let hello = client.step(Vec::new());
+    assert_eq!(hello.len(), 1);
+    assert!(server.accept_datagram(now, addr(), &hello[0], &mut out).expect("hvr").is_none());
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0][13], 3, "HelloVerifyRequest");
+    // The same ClientHello from another address does not get a session with this cookie.
+    let hello2 = client.step(std::mem::take(&mut out));
+    let other: SocketAddr = "127.0.0.1:40001".parse().expect("addr");
+    let mut junk = Vec::new();
+    assert!(server.accept_datagram(now, other, &hello2[0], &mut junk).expect("other").is_none());
+    // From the right address the cookie opens a session, ServerHello flight out.
+    let mut session = server.accept_datagram(now, addr(), &hello2[0], &mut out).expect("cookie").expect("session");
+    assert!(!out.is_empty());
+    assert!(session.poll_timeout().is_some());
+    let mut to_server = client.step(std::mem::take(&mut out));
+    let mut app = Vec::new();
+    for _ in 0..5 {
+        let mut o = Vec::new();
+        for d in to_server.drain(..) {
+            session.handle_datagram(now, &d, &mut o, &mut app).expect("finish");
+        }
+        to_server = client.step(o);
+        if session.is_established() && client.done() {
+            break;
+        }
+    }
+    assert!(session.is_established() && client.done());
+    echo_roundtrip(&mut client, &mut session);
+    // Junk never creates a session.
+    assert!(server.accept_datagram(now, addr(), &[22u8; 60], &mut out).expect("junk").is_none());
+    assert!(server.accept_datagram(now, addr(), b"not dtls", &mut out).expect("junk").is_none());
+}

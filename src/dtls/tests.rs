@@ -242,3 +242,11 @@ fn stateless_cookie_front_door() {
     assert!(server.accept_datagram(now, addr(), &[22u8; 60], &mut out).expect("junk").is_none());
     assert!(server.accept_datagram(now, addr(), b"not dtls", &mut out).expect("junk").is_none());
 }
+
+#[test]
+fn thread_model_bounds() {
+    fn send_sync_clone<T: Send + Sync + Clone>() {}
+    fn send<T: Send>() {}
+    send_sync_clone::<DtlsServer>();
+    send::<DtlsSession>();
+}

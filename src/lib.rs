@@ -12,6 +12,7 @@
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod dtls;
 pub mod logging;
 pub mod process;
 pub mod relay;

@@ -109,7 +109,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
 }
 
 /// Listener and relay addresses, ports and thread count.
-pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool) -> anyhow::Result<RelayPlan> {
+pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: bool) -> anyhow::Result<RelayPlan> {
     let listen_ips: Vec<IpAddr> = if cfg.listening_ips.is_empty() { local_addrs.to_vec() } else { cfg.listening_ips.clone() };
     let relay_ips: Vec<IpAddr> = if !cfg.relay_ips.is_empty() {
         cfg.relay_ips.clone()
@@ -141,6 +141,11 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool) -> anyhow:
     }
     if udp_listeners.is_empty() && tcp_listeners.is_empty() && proxy_listeners.is_empty() {
         return Err(anyhow!("You must specify at least one listener: UDP and TCP listeners are both disabled"));
+    }
+    if dtls_on && !cfg.no_udp {
+        for &ip in &listen_ips {
+            udp_listeners.push(SocketAddr::new(ip, cfg.tls_listening_port));
+        }
     }
     let tls_listeners = if cfg.no_tls || !tls_on {
         Vec::new()
@@ -190,8 +195,9 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     }
     tracing::info!("Default realm: {}", cfg.realm);
     let tls = tls_setup(cfg)?;
+    let dtls = dtls_setup(cfg)?;
     let locals = sockets::local_addresses();
-    let plan = relay_plan(cfg, &locals, tls.is_some())?;
+    let plan = relay_plan(cfg, &locals, tls.is_some(), dtls.is_some())?;
     let mut shown = Vec::new();
     for l in plan.udp_listeners.iter().chain(&plan.tcp_listeners) {
         if !shown.contains(&l.ip()) {
@@ -208,7 +214,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     // Written before the listeners answer, so a client that got an answer
     // can rely on the pid file.
     let pidfile = process::write_pidfile(cfg.pidfile.as_deref());
-    let running = match relay::start(&plan, Arc::new(core), tls).context("Cannot start relay threads") {
+    let running = match relay::start(&plan, Arc::new(core), tls, dtls).context("Cannot start relay threads") {
         Ok(r) => r,
         Err(e) => {
             if let Some(p) = &pidfile {
@@ -275,6 +281,31 @@ fn tls_setup(cfg: &Config) -> anyhow::Result<Option<Arc<ReloadableTls>>> {
         }
         Err(e) => Err(anyhow!("{e}")),
     }
+}
+
+/// The DTLS server for `--dtls` (coturn 4.17: off by default), from the same
+/// certificate and key as TLS. Without a usable certificate DTLS stays off.
+fn dtls_setup(cfg: &Config) -> anyhow::Result<Option<crate::dtls::DtlsServer>> {
+    if !cfg.dtls {
+        return Ok(None);
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let find = |given: &Option<std::path::PathBuf>, default: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        let name = given.clone().unwrap_or_else(|| default.into());
+        match crate::tls::resolve_path(&name, &cwd) {
+            Some(path) => std::fs::read(&path).map(Some).with_context(|| format!("cannot read {}", path.display())),
+            // An explicitly named file must exist; the default may be absent.
+            None if given.is_some() => Err(anyhow!("cannot find {}", name.display())),
+            None => Ok(None),
+        }
+    };
+    let (Some(cert), Some(key)) = (find(&cfg.cert, crate::tls::DEFAULT_CERT)?, find(&cfg.pkey, crate::tls::DEFAULT_PKEY)?) else {
+        tracing::warn!("DTLS needs a certificate and key (--cert, --pkey): DTLS listeners are not started");
+        return Ok(None);
+    };
+    let server = crate::dtls::DtlsServer::new(&cert, &key).map_err(|e| anyhow!("DTLS: {e}"))?;
+    tracing::info!("DTLS 1.2 supported");
+    Ok(Some(server))
 }
 
 /// Block until SIGTERM or SIGINT; SIGHUP reopens the log meanwhile.

@@ -497,3 +497,31 @@ fn uclient_tls_to_server_on_plain_and_tls_ports() {
         assert_all_relayed(&out, 60);
     }
 }
+
+/// `-S` over UDP: DTLS 1.2 to the server (`--dtls`, OpenSSL on both sides),
+/// every message relayed.
+#[test]
+fn uclient_dtls_to_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = common::self_signed_cert(dir.path());
+    let ports = common::PortBlock::claim();
+    let tls_port = ports.spare_port(5);
+    drop(ports);
+    let cert_flag = format!("--cert={}", cert.display());
+    let key_flag = format!("--pkey={}", key.display());
+    let tls_flag = format!("--tls-listening-port={tls_port}");
+    let mut flags: Vec<&str> = LT_FLAGS.to_vec();
+    flags.extend(["--dtls", &cert_flag, &key_flag, &tls_flag]);
+    let server = TestServer::start(&flags);
+    let _peer = start_peer(&server);
+    let mut args = s(&["-e", "127.0.0.1", "-r"]);
+    args.push(server.ports.peer_port().to_string());
+    args.extend(s(&["-n", "30", "-l", "120", "-u", "user", "-w", "pass", "-m", "2", "-c", "-S", "-p"]));
+    args.push(tls_port.to_string());
+    args.push("127.0.0.1".into());
+    let bin = require_tool("turnutils_uclient");
+    let out = run_cmd(&bin, &args, UCLIENT_TIMEOUT);
+    assert!(out.all().contains("method=DTLSv1.2"), "no DTLS 1.2 session\n{}", out.describe());
+    assert_all_relayed(&out, 60);
+    assert!(server.log().contains("DTLS 1.2 supported"));
+}

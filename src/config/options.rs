@@ -238,7 +238,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("no-tcp", None, B, false, Y, "", "Do not start TCP client listeners."),
     o("no-tls", None, B, false, Y, "", "Do not start TLS client listeners."),
     o("no-dtls", None, B, false, Y, "", "Deprecated: do not start DTLS listeners (the default); --no-dtls=false enables them."),
-    o("dtls", None, B, false, U, "", "Start DTLS client listeners."),
+    o("dtls", None, B, false, Y, "", "Start DTLS client listeners."),
     o("no-udp-relay", None, B, false, Y, "", "Refuse UDP relay endpoints (only RFC 6062 TCP relays)."),
     o("no-tcp-relay", None, B, false, Y, "", "Refuse RFC 6062 TCP relay endpoints."),
     // ---- STUN/TURN behaviour ----

@@ -84,10 +84,6 @@ pub(crate) fn finish(mut b: Builder) -> Result<Config, ConfigError> {
         );
     }
 
-    if b.cfg.dtls {
-        b.mark_unsupported("dtls");
-    }
-
     b.cfg.lt_cred_mech = b.use_lt;
     b.cfg.no_auth = !b.use_lt;
     b.cfg.use_auth_secret = b.use_tltc;

@@ -98,7 +98,12 @@ impl Running {
 }
 
 /// Bind every listener socket for every thread, then spawn the threads.
-pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>, tls: Option<Arc<crate::tls::ReloadableTls>>) -> anyhow::Result<Running> {
+pub fn start(
+    plan: &RelayPlan,
+    core: Arc<CoreConfig>,
+    tls: Option<Arc<crate::tls::ReloadableTls>>,
+    dtls: Option<crate::dtls::DtlsServer>,
+) -> anyhow::Result<Running> {
     let pools = plan.relay_ips.iter().map(|&ip| Arc::new(PortPool::new(ip, plan.min_port, plan.max_port))).collect();
     let addressing = Arc::new(RelayAddressing::new(pools, plan.external.clone(), plan.sock_buf_size));
     let clock = Clock::new();
@@ -136,6 +141,7 @@ pub fn start(plan: &RelayPlan, core: Arc<CoreConfig>, tls: Option<Arc<crate::tls
             tcp_listeners: tcp,
             conn_timeout: std::time::Duration::from_secs(u64::from(plan.conn_timeout_secs.max(1))),
             tls: tls.clone(),
+            dtls: dtls.clone(),
             index: index as u32,
             core: Arc::clone(&core),
             addressing: Arc::clone(&addressing),

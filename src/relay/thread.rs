@@ -75,6 +75,14 @@ struct Listener {
     tos: u8,
 }
 
+/// A DTLS session and what the thread tracks about it.
+struct DtlsEntry {
+    session: crate::dtls::DtlsSession,
+    listener: usize,
+    created_ms: u64,
+    allocated: bool,
+}
+
 /// Which socket a queued datagram leaves through (for its TOS cache).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Via {
@@ -213,6 +221,9 @@ pub struct ThreadSetup {
     pub conn_timeout: Duration,
     /// TLS configuration (reloadable) when TLS is on.
     pub tls: Option<Arc<crate::tls::ReloadableTls>>,
+    /// DTLS server (`--dtls`): DTLS is accepted on every UDP listener, told
+    /// apart from STUN by its first byte (RFC 7983).
+    pub dtls: Option<crate::dtls::DtlsServer>,
     pub core: Arc<CoreConfig>,
     pub addressing: Arc<RelayAddressing>,
     pub listeners: Vec<std::net::UdpSocket>,
@@ -244,6 +255,10 @@ pub struct RelayThread {
     by_conn: HashMap<(SocketAddr, SocketAddr), usize>,
     conn_timeout: Duration,
     tls: Option<Arc<crate::tls::ReloadableTls>>,
+    dtls: Option<crate::dtls::DtlsServer>,
+    /// DTLS sessions by (listener address, client address).
+    dtls_sessions: HashMap<(SocketAddr, SocketAddr), DtlsEntry>,
+    next_dtls_timer: Instant,
     /// Connections with queued output to write after a flush.
     dirty: Vec<usize>,
     frame: Vec<u8>,
@@ -355,6 +370,9 @@ impl RelayThread {
             by_conn: HashMap::new(),
             conn_timeout: setup.conn_timeout,
             tls: setup.tls,
+            dtls: setup.dtls,
+            dtls_sessions: HashMap::new(),
+            next_dtls_timer: Instant::now(),
             dirty: Vec::new(),
             frame: Vec::new(),
             order: Vec::new(),
@@ -417,6 +435,7 @@ impl RelayThread {
                 self.sweep_conns(now.ms);
                 next_conn_sweep = now.ms + 1000;
             }
+            self.dtls_timers(now);
             if let Some(wait) = coalescer.after_round(round, Instant::now()) {
                 if self.pending.is_empty() {
                     std::thread::sleep(wait);
@@ -431,6 +450,91 @@ impl RelayThread {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for k in keys {
             self.close_conn(k, "server shutdown");
+        }
+    }
+
+    /// A DTLS record from a client on listener `li`: the cookie exchange for
+    /// new peers, decryption for known ones; decrypted messages go to the core.
+    fn dtls_datagram(&mut self, now: Now, li: usize, local: SocketAddr, from: SocketAddr, data: &[u8]) {
+        let Some(server) = &self.dtls else { return };
+        let mono = Instant::now();
+        let mut wire = Vec::new();
+        let mut app = Vec::new();
+        let key = (local, from);
+        let dead = match self.dtls_sessions.get_mut(&key) {
+            Some(e) => e.session.handle_datagram(mono, data, &mut wire, &mut app).is_err() || e.session.is_closed(),
+            None => {
+                if let Ok(Some(session)) = server.accept_datagram(mono, from, data, &mut wire) {
+                    self.dtls_sessions.insert(key, DtlsEntry { session, listener: li, created_ms: now.ms, allocated: false });
+                }
+                false
+            }
+        };
+        self.send_dtls_wire(li, local, from, &wire);
+        for msg in &app {
+            self.server.handle_client_datagram(now, Transport::Dtls, local, from, msg, &mut self.relays, &mut self.out);
+        }
+        if let Some(e) = self.dtls_sessions.get_mut(&key) {
+            if !e.allocated && !app.is_empty() {
+                e.allocated = self.server.allocation_on(Transport::Dtls, from, local).is_some();
+            }
+        }
+        if dead {
+            self.close_dtls(key);
+        }
+    }
+
+    /// Send DTLS records to `to` through listener `li` (from `local`'s IP when
+    /// the listener is a wildcard one).
+    fn send_dtls_wire(&mut self, li: usize, local: SocketAddr, to: SocketAddr, wire: &[Vec<u8>]) {
+        if wire.is_empty() {
+            return;
+        }
+        let Some(l) = self.listeners.get(li) else { return };
+        let src = l.wildcard.then_some(local.ip());
+        let group: Vec<(SocketAddr, &[u8])> = wire.iter().map(|w| (to, w.as_slice())).collect();
+        udp::send_batch(l.socket.as_raw_fd(), &group, src, &self.fast.caps, &mut self.stats);
+    }
+
+    fn close_dtls(&mut self, key: (SocketAddr, SocketAddr)) {
+        if let Some(mut e) = self.dtls_sessions.remove(&key) {
+            let mut wire = Vec::new();
+            e.session.close(&mut wire);
+            self.send_dtls_wire(e.listener, key.0, key.1, &wire);
+            if e.allocated {
+                self.server.client_closed(Transport::Dtls, key.0, key.1, &mut self.relays);
+            }
+        }
+    }
+
+    /// DTLS retransmission timers, and sessions that never allocated.
+    fn dtls_timers(&mut self, now: Now) {
+        let mono = Instant::now();
+        if self.dtls_sessions.is_empty() || mono < self.next_dtls_timer {
+            return;
+        }
+        self.next_dtls_timer = mono + Duration::from_millis(100);
+        let limit = self.conn_timeout.as_millis() as u64;
+        let mut dead = Vec::new();
+        let mut sends = Vec::new();
+        for (key, e) in self.dtls_sessions.iter_mut() {
+            if !e.allocated && now.ms.saturating_sub(e.created_ms) >= limit {
+                dead.push(*key);
+                continue;
+            }
+            if e.session.poll_timeout().is_some_and(|t| t <= mono) {
+                let mut wire = Vec::new();
+                if e.session.handle_timeout(mono, &mut wire).is_err() {
+                    dead.push(*key);
+                }
+                sends.push((e.listener, key.0, key.1, wire));
+            }
+        }
+        for (li, local, to, wire) in sends {
+            self.send_dtls_wire(li, local, to, &wire);
+        }
+        for key in dead {
+            self.close_dtls(key);
         }
     }
 
@@ -656,6 +760,10 @@ impl RelayThread {
                                 local = SocketAddr::new(dst, local.port());
                             }
                         }
+                        if self.dtls.is_some() && crate::dtls::looks_like_dtls(r.data) {
+                            self.dtls_datagram(now, token.0, local, r.from, r.data);
+                            continue;
+                        }
                         self.server.handle_client_datagram(now, Transport::Udp, local, r.from, r.data, &mut self.relays, &mut self.out);
                         // Relayed to a peer: carry the client's marks; answers keep the default.
                         for t in &mut self.out.transmits[before..] {
@@ -688,8 +796,18 @@ impl RelayThread {
             return;
         }
         self.order.clear();
+        let mut dtls_wire = Vec::new();
         for (i, t) in self.out.transmits.iter().enumerate() {
             let entry = match t.dest {
+                Dest::Client { transport: Transport::Dtls, local, to } => {
+                    if let Some(e) = self.dtls_sessions.get_mut(&(local, to)) {
+                        let mut wire = Vec::new();
+                        if e.session.send(&self.out.buf[t.range.clone()], &mut wire).is_ok() {
+                            dtls_wire.push((e.listener, local, to, wire));
+                        }
+                    }
+                    continue;
+                }
                 Dest::Client { transport, local, to } if transport.is_stream() => {
                     // Streams keep the order of what the core queued.
                     if let Some(&k) = self.by_conn.get(&(local, to)) {
@@ -750,6 +868,9 @@ impl RelayThread {
         }
         drop(group);
         self.out.clear();
+        for (li, local, to, wire) in dtls_wire {
+            self.send_dtls_wire(li, local, to, &wire);
+        }
         for k in std::mem::take(&mut self.dirty) {
             let Some(c) = self.conns.get_mut(k) else { continue };
             match c.write() {

@@ -105,6 +105,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     core.verbose = cfg.verbose || cfg.very_verbose;
     core.quotas = Arc::new(Quotas::new(cfg.user_quota, cfg.total_quota));
     core.multiplex_max_peers = cfg.multiplex_peer_max_peers as usize;
+    core.external_ip = !cfg.external_ips.is_empty();
     Ok(core)
 }
 

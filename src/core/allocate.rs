@@ -1,6 +1,6 @@
 //! Allocate and Refresh (RFC 8656 7, RFC 6156 for the address family).
 
-use super::allocation::{Allocation, Usage};
+use super::allocation::{Allocation, SecondRelay, Usage};
 use super::output::{Dest, Outputs};
 use super::provider::{Family, PortRequest, RelayError, RelayProvider, RelayRequest};
 use super::server::{Reply, Server, DEFAULT_LIFETIME};
@@ -62,8 +62,20 @@ impl Server {
             Some(Ok(_)) => return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, k, |_| {}),
             Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
         };
-        // RESERVATION-TOKEN excludes EVEN-PORT (RFC 8656) and REQUESTED-ADDRESS-FAMILY (RFC 6156).
+        // ADDITIONAL-ADDRESS-FAMILY asks for an IPv6 relay next to the IPv4
+        // one (RFC 8656 7.2); IPv4 as the additional family makes no sense.
+        let dual = match msg.address_family(AttrType::ADDITIONAL_ADDRESS_FAMILY) {
+            None => false,
+            Some(Ok(2)) => true,
+            Some(Ok(1)) | Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            Some(Ok(_)) => return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, k, |_| {}),
+        };
+        // RESERVATION-TOKEN excludes EVEN-PORT (RFC 8656) and REQUESTED-ADDRESS-FAMILY (RFC 6156);
+        // a dual allocation excludes all three: port pairs and reservations are per relay.
         if token.is_some() && (even.is_some() || requested_family.is_some()) {
+            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+        }
+        if dual && (token.is_some() || even.is_some() || requested_family.is_some()) {
             return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
         }
         let lifetime_req = match msg.u32_attr(AttrType::LIFETIME) {
@@ -76,12 +88,23 @@ impl Server {
         if relays.multiplexed() && (even.is_some() || token.is_some()) {
             return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY, k, |_| {});
         }
-        let family = requested_family.unwrap_or(match self.cfg.default_family {
-            AddressFamilyDefault::Ipv4 => Family::V4,
-            AddressFamilyDefault::Ipv6 => Family::V6,
-            AddressFamilyDefault::Keep => Family::of(client.ip()),
-        });
-        if token.is_none() && !relays.supports(family) {
+        // coturn (>= 4.16) refuses dual allocations behind `--external-ip`: one
+        // public address cannot stand for relays of two families.
+        if dual && self.cfg.external_ip {
+            return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY, k, |_| {});
+        }
+        let family = if dual {
+            Family::V4
+        } else {
+            requested_family.unwrap_or(match self.cfg.default_family {
+                AddressFamilyDefault::Ipv4 => Family::V4,
+                AddressFamilyDefault::Ipv6 => Family::V6,
+                AddressFamilyDefault::Keep => Family::of(client.ip()),
+            })
+        };
+        // A dual allocation succeeds with whichever family can be had; only a
+        // single-family request fails outright when its family is missing.
+        if token.is_none() && !dual && !relays.supports(family) {
             return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, k, |_| {});
         }
         let port = match (token, even) {
@@ -93,19 +116,38 @@ impl Server {
             tracing::info!("Allocation quota reached for user <{}>", auth.username);
             return self.error(out, reply, ErrorCode::ALLOCATION_QUOTA_REACHED, k, |_| {});
         }
-        let req = RelayRequest { family, port, dont_fragment: msg.get(AttrType::DONT_FRAGMENT).is_some(), client };
-        let bound = relays.bind_relay(req);
-        if bound.is_err() {
-            self.cfg.quotas.release(&auth.username);
-        }
-        let binding = match bound {
-            Ok(b) => b,
-            Err(RelayError::FamilyNotSupported) => {
-                return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, k, |_| {})
+        let dont_fragment = msg.get(AttrType::DONT_FRAGMENT).is_some();
+        let mut bind = |family: Family| -> Result<super::provider::RelayBinding, ErrorCode> {
+            if !relays.supports(family) && token.is_none() {
+                return Err(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED);
             }
-            Err(e) => {
-                tracing::error!("{}: {e}", family.label());
-                return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY, k, |_| {});
+            match relays.bind_relay(RelayRequest { family, port, dont_fragment, client }) {
+                Ok(b) => Ok(b),
+                Err(RelayError::FamilyNotSupported) => Err(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED),
+                Err(e) => {
+                    tracing::error!("{}: {e}", family.label());
+                    Err(ErrorCode::INSUFFICIENT_CAPACITY)
+                }
+            }
+        };
+        let first = bind(family);
+        let (binding, second, address_error) = if !dual {
+            match first {
+                Ok(b) => (b, None, None),
+                Err(code) => {
+                    self.cfg.quotas.release(&auth.username);
+                    return self.error(out, reply, code, k, |_| {});
+                }
+            }
+        } else {
+            match (first, bind(Family::V6)) {
+                (Ok(b4), Ok(b6)) => (b4, Some(b6), None),
+                (Ok(b4), Err(e6)) => (b4, None, Some((Family::V6, e6))),
+                (Err(e4), Ok(b6)) => (b6, None, Some((Family::V4, e4))),
+                (Err(e4), Err(_)) => {
+                    self.cfg.quotas.release(&auth.username);
+                    return self.error(out, reply, e4, k, |_| {});
+                }
             }
         };
 
@@ -135,8 +177,18 @@ impl Server {
             timer_at: expires_ms,
             shared: binding.shared,
             peer_addrs: Vec::new(),
+            second: second.map(|b| SecondRelay {
+                id: b.id,
+                local: b.local,
+                advertised: b.advertised,
+                family: Family::of(b.local.ip()),
+            }),
+            address_error,
         };
         tracing::info!("{}. Local relay addr: {}", alloc.family.label(), binding.local);
+        if let Some(s) = &alloc.second {
+            tracing::info!("{}. Local relay addr: {}", s.family.label(), s.local);
+        }
         tracing::info!(
             "session {session_id:018}: new, realm=<{}>, username=<{}>, lifetime={lifetime}",
             alloc.realm,
@@ -146,6 +198,9 @@ impl Server {
         self.by_client.insert((transport, client, local), slot);
         if !binding.shared {
             self.by_relay.insert(binding.id, slot);
+            if let Some(b) = second {
+                self.by_relay.insert(b.id, slot);
+            }
         }
         self.timers.arm(expires_ms, slot);
         self.stats.allocations_created += 1;
@@ -156,6 +211,13 @@ impl Server {
         let Some(a) = self.allocs.get(slot) else { return };
         let remaining = a.expires_ms.saturating_sub(now.ms) / 1000;
         let (relay, client, token, key) = (a.relay_advertised, a.client, a.reservation_token, a.key);
+        // IPv4 relay first, then IPv6, whichever of them is the primary.
+        let (first, second) = match a.second {
+            Some(s) if s.family == Family::V4 => (s.advertised, Some(relay)),
+            Some(s) => (relay, Some(s.advertised)),
+            None => (relay, None),
+        };
+        let address_error = a.address_error;
         if self.cfg.verbose {
             tracing::info!(
                 "session {:018}: realm <{}> user <{}>: incoming packet ALLOCATE processed, success",
@@ -165,7 +227,13 @@ impl Server {
             );
         }
         self.success(out, reply, key.as_ref().map(|k| &k[..]), |b| {
-            b.add_xor_address(AttrType::XOR_RELAYED_ADDRESS, relay);
+            b.add_xor_address(AttrType::XOR_RELAYED_ADDRESS, first);
+            if let Some(second) = second {
+                b.add_xor_address(AttrType::XOR_RELAYED_ADDRESS, second);
+            }
+            if let Some((family, code)) = address_error {
+                b.add_raw(AttrType::ADDRESS_ERROR_CODE, &address_error_value(family, code));
+            }
             b.add_xor_address(AttrType::XOR_MAPPED_ADDRESS, client);
             b.add_u32(AttrType::LIFETIME, remaining as u32);
             if let Some(t) = token {
@@ -191,7 +259,8 @@ impl Server {
         };
         if let Some(Ok(f)) = msg.address_family(AttrType::REQUESTED_ADDRESS_FAMILY) {
             let fam = if f == 1 { Family::V4 } else { Family::V6 };
-            if self.allocs.get(slot).is_some_and(|a| a.family != fam) {
+            // A dual allocation matches either family.
+            if self.allocs.get(slot).is_some_and(|a| a.relay_for(fam).is_none()) {
                 return self.error(out, reply, ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH, k, |_| {});
             }
         }
@@ -226,4 +295,19 @@ impl Server {
             None => false,
         }
     }
+}
+
+/// ADDRESS-ERROR-CODE value (RFC 8656 18.11): family, reserved, then the
+/// error class and number and reason as in ERROR-CODE. Tells a dual-allocation
+/// client which family it did not get and why.
+fn address_error_value(family: Family, code: ErrorCode) -> Vec<u8> {
+    let fam = match family {
+        Family::V4 => 1,
+        Family::V6 => 2,
+    };
+    let reason = code.reason().as_bytes();
+    let mut v = Vec::with_capacity(4 + reason.len());
+    v.extend_from_slice(&[fam, 0, (code.0 / 100) as u8, (code.0 % 100) as u8]);
+    v.extend_from_slice(reason);
+    v
 }

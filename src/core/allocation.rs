@@ -19,6 +19,17 @@ pub struct Channel {
     pub expires_ms: u64,
 }
 
+/// The relay of the other address family in a dual allocation (RFC 8656
+/// ADDITIONAL-ADDRESS-FAMILY): kept apart from the primary relay so the
+/// single-family case pays only one `Option` check on the hot path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondRelay {
+    pub id: RelayId,
+    pub local: SocketAddr,
+    pub advertised: SocketAddr,
+    pub family: Family,
+}
+
 /// Packet and byte counters for one direction pair, as coturn's `usage:` lines
 /// print them (rp/rb = received, sp/sb = sent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,9 +75,33 @@ pub struct Allocation {
     pub shared: bool,
     /// Peer endpoints registered for demultiplexing (shared relays only).
     pub peer_addrs: Vec<SocketAddr>,
+    /// The IPv6 relay of a dual allocation (same sharing as the primary one).
+    pub second: Option<SecondRelay>,
+    /// The family a dual allocation could not get and why (ADDRESS-ERROR-CODE),
+    /// kept so a retransmitted Allocate gets the same answer.
+    pub address_error: Option<(Family, crate::stun::ErrorCode)>,
 }
 
 impl Allocation {
+    /// The relay that talks to peers of `family`, if the allocation has one:
+    /// a peer is only reachable through a relay of its own family (RFC 8656).
+    #[inline]
+    pub fn relay_for(&self, family: Family) -> Option<RelayId> {
+        if self.family == family {
+            return Some(self.relay);
+        }
+        match self.second {
+            Some(s) if s.family == family => Some(s.id),
+            _ => None,
+        }
+    }
+
+    /// The relay for a peer address (see [`Allocation::relay_for`]).
+    #[inline]
+    pub fn relay_for_peer(&self, peer: SocketAddr) -> Option<RelayId> {
+        self.relay_for(Family::of(peer.ip()))
+    }
+
     pub fn has_permission(&self, ip: IpAddr, now_ms: u64) -> bool {
         let ip = canonical(ip);
         self.permissions.iter().any(|&(p, exp)| p == ip && exp > now_ms)

@@ -26,11 +26,13 @@ impl Server {
         let Some(&slot) = self.by_client.get(&(transport, from, local)) else { return };
         let Some(a) = self.allocs.get_mut(slot) else { return };
         let Some(peer) = a.channel_by_number(cd.channel, now.ms).map(|c| c.peer) else { return };
+        // ChannelBind only binds peers of a family the allocation has a relay for.
+        let Some(relay) = a.relay_for_peer(peer) else { return };
         a.client_usage.rp += 1;
         a.client_usage.rb += data.len() as u64;
         a.peer_usage.sp += 1;
         a.peer_usage.sb += cd.data.len() as u64;
-        out.push_copy(Dest::Peer { relay: a.relay, to: peer }, cd.data);
+        out.push_copy(Dest::Peer { relay, to: peer }, cd.data);
     }
 
     pub(crate) fn send_indication(
@@ -46,7 +48,8 @@ impl Server {
         let Some(Ok(peer)) = msg.xor_address(AttrType::XOR_PEER_ADDRESS) else { return };
         let Some(payload) = msg.get(AttrType::DATA) else { return };
         let Some(a) = self.allocs.get(slot) else { return };
-        if Self::family_of(peer) != a.family || !a.has_permission(peer.ip(), now.ms) {
+        let Some(relay) = a.relay_for_peer(peer) else { return };
+        if !a.has_permission(peer.ip(), now.ms) {
             return;
         }
         if !self.register_peer(slot, peer) {
@@ -57,7 +60,7 @@ impl Server {
         a.client_usage.rb += msg.raw().len() as u64;
         a.peer_usage.sp += 1;
         a.peer_usage.sb += payload.len() as u64;
-        out.push_copy(Dest::Peer { relay: a.relay, to: peer }, payload);
+        out.push_copy(Dest::Peer { relay, to: peer }, payload);
     }
 
     pub(crate) fn peer_data(&mut self, now: Now, relay: RelayId, from: SocketAddr, data: &[u8], out: &mut Outputs) {

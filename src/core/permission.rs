@@ -16,10 +16,11 @@ enum PeerCheck {
 }
 
 impl Server {
-    /// Family must match the relay (443) and the peer policy must allow it (403).
+    /// The allocation needs a relay of the peer's family (443; a dual
+    /// allocation has both) and the peer policy must allow it (403).
     fn check_peer(&self, slot: usize, peer: SocketAddr) -> PeerCheck {
         let Some(a) = self.allocs.get(slot) else { return PeerCheck::Reject(ErrorCode::ALLOCATION_MISMATCH) };
-        if Self::family_of(peer) != a.family {
+        if a.relay_for_peer(peer).is_none() {
             return PeerCheck::Reject(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
         }
         if let Err(denial) = self.cfg.peers.check(peer.ip()) {

@@ -65,6 +65,8 @@ pub struct CoreConfig {
     /// `--multiplex-peer-max-peers`: peer endpoints one allocation may hold on a
     /// shared relay socket.
     pub multiplex_max_peers: usize,
+    /// `--external-ip` is set: dual allocations get 508 as in coturn.
+    pub external_ip: bool,
 }
 
 impl CoreConfig {
@@ -91,6 +93,7 @@ impl CoreConfig {
             verbose: false,
             quotas: Arc::new(Quotas::default()),
             multiplex_max_peers: 256,
+            external_ip: false,
         }
     }
 }
@@ -323,8 +326,14 @@ impl Server {
         self.by_client.remove(&(a.transport, a.client, a.local));
         if !a.shared {
             self.by_relay.remove(&a.relay);
+            if let Some(s) = a.second {
+                self.by_relay.remove(&s.id);
+            }
         }
         relays.release_relay(a.relay);
+        if let Some(s) = a.second {
+            relays.release_relay(s.id);
+        }
         self.cfg.quotas.release(&a.username);
         self.stats.allocations_deleted += 1;
         let sid = a.session_id;
@@ -347,8 +356,13 @@ impl Server {
     /// Note a new permission IP of a shared-relay allocation in the first-contact index.
     pub(crate) fn note_peer_ip(&mut self, slot: usize, ip: IpAddr) {
         let Some(a) = self.allocs.get(slot) else { return };
+        // The family of the address as sent picks the relay (canonical forms
+        // may turn IPv4-compatible IPv6 addresses into IPv4).
+        let family = Family::of(ip);
+        let ip = super::peer_policy::canonical(ip);
         if a.shared {
-            let owners = self.perm_owners.entry((a.relay, super::peer_policy::canonical(ip))).or_default();
+            let Some(relay) = a.relay_for(family) else { return };
+            let owners = self.perm_owners.entry((relay, ip)).or_default();
             if !owners.contains(&slot) {
                 owners.push(slot);
             }
@@ -359,20 +373,34 @@ impl Server {
     /// drop the allocation's registered endpoints on those IPs.
     fn forget_peer_ips(&mut self, slot: usize, ips: &[IpAddr]) {
         let Some(a) = self.allocs.get_mut(slot) else { return };
-        let relay = a.relay;
+        // Canonical IPs do not tell which relay noted them: look under both.
+        let relays = [Some(a.relay), a.second.map(|s| s.id)];
         for &ip in ips {
-            if let Some(owners) = self.perm_owners.get_mut(&(relay, ip)) {
-                owners.retain(|&s| s != slot);
-                if owners.is_empty() {
-                    self.perm_owners.remove(&(relay, ip));
+            for relay in relays.into_iter().flatten() {
+                if let Some(owners) = self.perm_owners.get_mut(&(relay, ip)) {
+                    owners.retain(|&s| s != slot);
+                    if owners.is_empty() {
+                        self.perm_owners.remove(&(relay, ip));
+                    }
                 }
             }
         }
         let by_peer = &mut self.by_peer;
+        let (fam, relay, second) = (a.family, a.relay, a.second);
+        let a_relay = |p: &SocketAddr| {
+            let f = Family::of(p.ip());
+            if f == fam {
+                Some(relay)
+            } else {
+                second.filter(|s| s.family == f).map(|s| s.id)
+            }
+        };
         a.peer_addrs.retain(|p| {
             let gone = ips.contains(&super::peer_policy::canonical(p.ip()));
             if gone {
-                by_peer.remove(&(relay, *p));
+                if let Some(relay) = a_relay(p) {
+                    by_peer.remove(&(relay, *p));
+                }
             }
             !gone
         });
@@ -387,11 +415,12 @@ impl Server {
         if !a.shared {
             return true;
         }
-        match self.by_peer.get(&(a.relay, peer)) {
+        let Some(relay) = a.relay_for_peer(peer) else { return false };
+        match self.by_peer.get(&(relay, peer)) {
             Some(&s) => s == slot,
             None if a.peer_addrs.len() >= max => false,
             None => {
-                self.by_peer.insert((a.relay, peer), slot);
+                self.by_peer.insert((relay, peer), slot);
                 a.peer_addrs.push(peer);
                 true
             }
@@ -515,10 +544,5 @@ impl Server {
             b.add_raw(AttrType::REALM, realm.as_bytes());
             b.add_raw(AttrType::NONCE, nonce.as_bytes());
         });
-    }
-
-    /// Family of a relay for a peer address check (443 on mismatch).
-    pub(crate) fn family_of(addr: SocketAddr) -> Family {
-        Family::of(addr.ip())
     }
 }

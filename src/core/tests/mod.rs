@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod dual;
 mod fuzz;
 mod multiplex;
 mod util;

@@ -31,23 +31,35 @@ pub struct FakeRelays {
     pub exhausted: bool,
     pub reservations: BTreeMap<u64, u16>,
     pub last_request: Option<RelayRequest>,
-    /// Behave like `--multiplex-peer`: one shared relay socket.
+    /// Behave like `--multiplex-peer`: one shared relay socket per family.
     pub multiplex: bool,
+    /// No IPv4 relay address (an IPv6-only server).
+    pub no_v4: bool,
+    /// IPv6 ports are exhausted (IPv4 still binds).
+    pub v6_exhausted: bool,
 }
 
 /// The shared relay of a multiplexing [`FakeRelays`].
 pub const SHARED_RELAY: RelayId = RelayId(9999);
+/// The shared IPv6 relay of a multiplexing [`FakeRelays`] with `v6`.
+pub const SHARED_RELAY6: RelayId = RelayId(9998);
 
 impl RelayProvider for FakeRelays {
     fn bind_relay(&mut self, req: RelayRequest) -> Result<RelayBinding, RelayError> {
         self.last_request = Some(req);
-        if self.exhausted {
+        if self.exhausted || (self.v6_exhausted && req.family == Family::V6) {
             return Err(RelayError::NoPorts);
         }
+        if !self.supports(req.family) {
+            return Err(RelayError::FamilyNotSupported);
+        }
         if self.multiplex {
-            let local = addr("10.0.0.1:3480");
-            self.open.insert(SHARED_RELAY.0, local);
-            return Ok(RelayBinding { id: SHARED_RELAY, local, advertised: local, reservation_token: None, shared: true });
+            let (id, local) = match req.family {
+                Family::V4 => (SHARED_RELAY, addr("10.0.0.1:3480")),
+                Family::V6 => (SHARED_RELAY6, addr("[2001:db8::1]:3480")),
+            };
+            self.open.insert(id.0, local);
+            return Ok(RelayBinding { id, local, advertised: local, reservation_token: None, shared: true });
         }
         let ip: IpAddr = match req.family {
             Family::V4 => "10.0.0.1".parse().expect("ip"),
@@ -81,7 +93,7 @@ impl RelayProvider for FakeRelays {
     }
 
     fn release_relay(&mut self, id: RelayId) {
-        if id != SHARED_RELAY {
+        if id != SHARED_RELAY && id != SHARED_RELAY6 {
             self.open.remove(&id.0);
         }
     }
@@ -91,7 +103,7 @@ impl RelayProvider for FakeRelays {
     }
 
     fn supports(&self, family: Family) -> bool {
-        family == Family::V4 || self.v6
+        (family == Family::V4 && !self.no_v4) || (family == Family::V6 && self.v6)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Allocate and Refresh (RFC 8656 7, RFC 6156 for the address family).
 
-use super::allocation::{Allocation, SecondRelay, Usage};
+use super::allocation::{AddressError, Allocation, SecondRelay, Usage};
 use super::output::{Dest, Outputs};
 use super::provider::{Family, PortRequest, RelayError, RelayProvider, RelayRequest};
 use super::server::{Reply, Server, DEFAULT_LIFETIME};
@@ -64,7 +64,13 @@ impl Server {
         };
         // ADDITIONAL-ADDRESS-FAMILY asks for an IPv6 relay next to the IPv4
         // one (RFC 8656 7.2); IPv4 as the additional family makes no sense.
-        let dual = match msg.address_family(AttrType::ADDITIONAL_ADDRESS_FAMILY) {
+        // coturn's clients send it at the draft codepoint: accept both, and
+        // answer ADDRESS-ERROR-CODE at the codepoint family the client used.
+        let (additional, error_attr) = match msg.get(AttrType::ADDITIONAL_ADDRESS_FAMILY) {
+            Some(_) => (msg.address_family(AttrType::ADDITIONAL_ADDRESS_FAMILY), AttrType::ADDRESS_ERROR_CODE),
+            None => (msg.address_family(AttrType::ADDITIONAL_ADDRESS_FAMILY_DRAFT), AttrType::ADDRESS_ERROR_CODE_DRAFT),
+        };
+        let dual = match additional {
             None => false,
             Some(Ok(2)) => true,
             Some(Ok(1)) | Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
@@ -142,8 +148,8 @@ impl Server {
         } else {
             match (first, bind(Family::V6)) {
                 (Ok(b4), Ok(b6)) => (b4, Some(b6), None),
-                (Ok(b4), Err(e6)) => (b4, None, Some((Family::V6, e6))),
-                (Err(e4), Ok(b6)) => (b6, None, Some((Family::V4, e4))),
+                (Ok(b4), Err(e6)) => (b4, None, Some(AddressError { attr: error_attr, family: Family::V6, code: e6 })),
+                (Err(e4), Ok(b6)) => (b6, None, Some(AddressError { attr: error_attr, family: Family::V4, code: e4 })),
                 (Err(e4), Err(_)) => {
                     self.cfg.quotas.release(&auth.username);
                     return self.error(out, reply, e4, k, |_| {});
@@ -231,8 +237,8 @@ impl Server {
             if let Some(second) = second {
                 b.add_xor_address(AttrType::XOR_RELAYED_ADDRESS, second);
             }
-            if let Some((family, code)) = address_error {
-                b.add_raw(AttrType::ADDRESS_ERROR_CODE, &address_error_value(family, code));
+            if let Some(e) = address_error {
+                b.add_raw(e.attr, &address_error_value(e.family, e.code));
             }
             b.add_xor_address(AttrType::XOR_MAPPED_ADDRESS, client);
             b.add_u32(AttrType::LIFETIME, remaining as u32);

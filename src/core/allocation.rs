@@ -30,6 +30,15 @@ pub struct SecondRelay {
     pub family: Family,
 }
 
+/// The family a dual allocation could not get (ADDRESS-ERROR-CODE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressError {
+    /// The attribute type to answer with (RFC or coturn draft codepoint).
+    pub attr: u16,
+    pub family: Family,
+    pub code: crate::stun::ErrorCode,
+}
+
 /// Packet and byte counters for one direction pair, as coturn's `usage:` lines
 /// print them (rp/rb = received, sp/sb = sent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,7 +88,7 @@ pub struct Allocation {
     pub second: Option<SecondRelay>,
     /// The family a dual allocation could not get and why (ADDRESS-ERROR-CODE),
     /// kept so a retransmitted Allocate gets the same answer.
-    pub address_error: Option<(Family, crate::stun::ErrorCode)>,
+    pub address_error: Option<AddressError>,
 }
 
 impl Allocation {

@@ -40,6 +40,11 @@ impl AttrType {
     pub const CONNECTION_ID: u16 = 0x002A;
     pub const ADDITIONAL_ADDRESS_FAMILY: u16 = 0x8000;
     pub const ADDRESS_ERROR_CODE: u16 = 0x8001;
+    /// ADDITIONAL-ADDRESS-FAMILY at its pre-RFC draft codepoint, which coturn
+    /// and its `turnutils_uclient -Z` still use.
+    pub const ADDITIONAL_ADDRESS_FAMILY_DRAFT: u16 = 0x8032;
+    /// ADDRESS-ERROR-CODE at coturn's draft codepoint (answers to draft requests).
+    pub const ADDRESS_ERROR_CODE_DRAFT: u16 = 0x8033;
     pub const PASSWORD_ALGORITHMS: u16 = 0x8002;
     pub const ALTERNATE_DOMAIN: u16 = 0x8003;
     pub const ICMP: u16 = 0x8004;
@@ -101,6 +106,8 @@ pub fn is_known(attr: u16) -> bool {
             | AttrType::CONNECTION_ID
             | AttrType::ADDITIONAL_ADDRESS_FAMILY
             | AttrType::ADDRESS_ERROR_CODE
+            | AttrType::ADDITIONAL_ADDRESS_FAMILY_DRAFT
+            | AttrType::ADDRESS_ERROR_CODE_DRAFT
             | AttrType::PASSWORD_ALGORITHMS
             | AttrType::ALTERNATE_DOMAIN
             | AttrType::ICMP

@@ -362,3 +362,28 @@ fn dual_allocation_on_shared_relays() {
     assert!(h.server.by_peer.is_empty());
     assert!(h.server.perm_owners.is_empty());
 }
+
+#[test]
+fn coturn_draft_codepoints_are_accepted() {
+    // turnutils_uclient -Z sends ADDITIONAL-ADDRESS-FAMILY as 0x8032.
+    let mut h = v6_harness();
+    let mut c = TestClient::new("198.51.100.7:40000");
+    challenge(&mut h, &mut c);
+    let m = c.allocate_msg(|b| {
+        b.add_raw(AttrType::ADDITIONAL_ADDRESS_FAMILY_DRAFT, &[2, 0, 0, 0]);
+    });
+    let a = h.request(&mut c, m);
+    assert_eq!(relayed(&a).len(), 2);
+    // A partial failure answers at the draft ADDRESS-ERROR-CODE codepoint.
+    let mut h = Harness::new(long_term_config());
+    let mut c = TestClient::new("198.51.100.7:40000");
+    challenge(&mut h, &mut c);
+    let m = c.allocate_msg(|b| {
+        b.add_raw(AttrType::ADDITIONAL_ADDRESS_FAMILY_DRAFT, &[2, 0, 0, 0]);
+    });
+    let a = h.request(&mut c, m);
+    let msg = Message::parse(&a).unwrap();
+    assert!(msg.get(AttrType::ADDRESS_ERROR_CODE).is_none());
+    let v = msg.get(AttrType::ADDRESS_ERROR_CODE_DRAFT).unwrap();
+    assert_eq!((v[0], v[2], v[3]), (2, 4, 40));
+}

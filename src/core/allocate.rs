@@ -76,12 +76,15 @@ impl Server {
             Some(Ok(1)) | Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
             Some(Ok(_)) => return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, k, |_| {}),
         };
-        // RESERVATION-TOKEN excludes EVEN-PORT (RFC 8656) and REQUESTED-ADDRESS-FAMILY (RFC 6156);
-        // a dual allocation excludes all three: port pairs and reservations are per relay.
+        // RESERVATION-TOKEN excludes EVEN-PORT (RFC 8656) and REQUESTED-ADDRESS-FAMILY (RFC 6156).
         if token.is_some() && (even.is_some() || requested_family.is_some()) {
             return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
         }
-        if dual && (token.is_some() || even.is_some() || requested_family.is_some()) {
+        // A dual allocation names its families itself, and a reservation (token,
+        // or EVEN-PORT with R) would need one held port per family. A plain
+        // EVEN-PORT is honoured on both relays: coturn 4.6.1 accepts it, and
+        // `turnutils_uclient -Z` sends it.
+        if dual && (token.is_some() || even == Some(true) || requested_family.is_some()) {
             return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
         }
         let lifetime_req = match msg.u32_attr(AttrType::LIFETIME) {

@@ -237,7 +237,7 @@ fn dual_allocation_excludes_other_attributes() {
     challenge(&mut h, &mut c);
     type Extra = fn(&mut MessageBuilder);
     let cases: [(&str, Extra); 3] = [
-        ("EVEN-PORT", |b| {
+        ("EVEN-PORT with R", |b| {
             b.add_raw(AttrType::EVEN_PORT, &[0x80]);
         }),
         ("RESERVATION-TOKEN", |b| {
@@ -386,4 +386,20 @@ fn coturn_draft_codepoints_are_accepted() {
     assert!(msg.get(AttrType::ADDRESS_ERROR_CODE).is_none());
     let v = msg.get(AttrType::ADDRESS_ERROR_CODE_DRAFT).unwrap();
     assert_eq!((v[0], v[2], v[3]), (2, 4, 40));
+}
+
+#[test]
+fn dual_allocation_with_plain_even_port_gets_two_even_ports() {
+    let mut h = v6_harness();
+    let mut c = TestClient::new("198.51.100.7:40000");
+    challenge(&mut h, &mut c);
+    let m = dual_allocate_msg(&mut c, |b| {
+        b.add_raw(AttrType::EVEN_PORT, &[0x00]);
+    });
+    let a = h.request(&mut c, m);
+    assert_eq!(code_of(&a), 0);
+    let r = relayed(&a);
+    assert_eq!(r.len(), 2);
+    assert!(r.iter().all(|a| a.port() % 2 == 0), "{r:?}");
+    assert!(h.relays.reservations.is_empty());
 }

@@ -209,3 +209,28 @@ fn dual_allocation_on_multiplexed_relays() {
     let out = run_case(&server, &["-Z", "-e", "127.0.0.1"], "::1", 10);
     assert!(relay_families(&out).0, "{}", out.describe());
 }
+
+#[test]
+fn ipv6_relay_without_ipv6_relay_address_is_440() {
+    // Only the harness's IPv4 relay address: REQUESTED-ADDRESS-FAMILY IPv6 gets 440.
+    let server = TestServer::start(&[
+        "--listening-ip=::1",
+        "--lt-cred-mech",
+        "--user=user:pass",
+        "--realm=example.org",
+        "--allow-loopback-peers",
+    ]);
+    let bin = require_tool("turnutils_uclient");
+    let port = server.port().to_string();
+    let peer_port = server.ports.peer_port().to_string();
+    for server_ip in ["127.0.0.1", "::1"] {
+        let args = ["-x", "-e", "::1", "-r", &peer_port, "-n", "3", "-u", "user", "-w", "pass", "-p", &port, server_ip];
+        let out = run_cmd(&bin, &args, Duration::from_secs(30));
+        assert!(
+            out.all().contains("error 440"),
+            "expected 440 for {args:?}\n{}\n{}",
+            out.describe(),
+            server.log_tail(20)
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! coturn's startup lines, waits for signals and shuts down cleanly. The
 //! binary is a thin wrapper around [`run`].
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use crate::core::credentials::{parse_user_spec, AuthMode, Credentials};
 use crate::core::nonce::NonceGen;
 use crate::core::peer_policy::{IpRange, PeerPolicy};
 use crate::core::quota::Quotas;
-use crate::core::CoreConfig;
+use crate::core::{AlternateServers, CoreConfig};
 use crate::logging::{self, LogOptions};
 use crate::relay::{self, sockets, RelayPlan};
 use crate::tls::{ReloadableTls, TlsOptions};
@@ -105,12 +106,65 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     core.verbose = cfg.verbose || cfg.very_verbose;
     core.quotas = Arc::new(Quotas::new(cfg.user_quota, cfg.total_quota));
     core.multiplex_max_peers = cfg.multiplex_peer_max_peers as usize;
+    core.alternates = AlternateServers {
+        general: cfg.alternate_servers.clone(),
+        tls: cfg.tls_alternate_servers.clone(),
+        udp: cfg.udp_alternate_servers.clone(),
+        tcp: cfg.tcp_alternate_servers.clone(),
+        self_balance: if cfg.udp_self_balance { cfg.aux_servers.clone() } else { Vec::new() },
+    };
     Ok(core)
+}
+
+/// The listener IPs: `--listening-ip`, or every local address.
+pub fn listen_ips(cfg: &Config, local_addrs: &[IpAddr]) -> Vec<IpAddr> {
+    if cfg.listening_ips.is_empty() {
+        local_addrs.to_vec()
+    } else {
+        cfg.listening_ips.clone()
+    }
+}
+
+/// `--alt-listening-port` and `--alt-tls-listening-port`, 0 meaning the
+/// primary port + 1.
+pub fn alt_ports(cfg: &Config) -> (u16, u16) {
+    let alt = |given: u16, base: u16| if given == 0 { base.wrapping_add(1) } else { given };
+    (alt(cfg.alt_listening_port, cfg.listening_port), alt(cfg.alt_tls_listening_port, cfg.tls_listening_port))
+}
+
+/// The RFC 5780 address map for [`CoreConfig::rfc5780`]: every listener
+/// address (IP x primary/alternate, plain and TLS ports) to its OTHER-ADDRESS,
+/// the next listening IP of its family on the other port of its pair. `None`
+/// when `--rfc5780` is off or fewer than two specific listening IPs exist:
+/// CHANGE-REQUEST needs a second IP to answer from.
+pub fn rfc5780_partners(cfg: &Config, listen_ips: &[IpAddr]) -> Option<HashMap<SocketAddr, SocketAddr>> {
+    if !cfg.rfc5780 {
+        return None;
+    }
+    let ips: Vec<IpAddr> = listen_ips.iter().copied().filter(|ip| !ip.is_unspecified()).collect();
+    if ips.len() < 2 {
+        return None;
+    }
+    let (alt, alt_tls) = alt_ports(cfg);
+    let pairs = [(cfg.listening_port, alt), (cfg.tls_listening_port, alt_tls)];
+    let mut map = HashMap::new();
+    for (i, &ip) in ips.iter().enumerate() {
+        // coturn's choice: the next IP of the same family after this one, wrapping.
+        let partner = (1..ips.len()).map(|k| ips[(i + k) % ips.len()]).find(|o| o.is_ipv4() == ip.is_ipv4() && *o != ip);
+        let Some(partner) = partner else { continue };
+        for (p, a) in pairs {
+            map.insert(SocketAddr::new(ip, p), SocketAddr::new(partner, a));
+            map.insert(SocketAddr::new(ip, a), SocketAddr::new(partner, p));
+        }
+    }
+    (!map.is_empty()).then_some(map)
 }
 
 /// Listener and relay addresses, ports and thread count.
 pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: bool) -> anyhow::Result<RelayPlan> {
-    let listen_ips: Vec<IpAddr> = if cfg.listening_ips.is_empty() { local_addrs.to_vec() } else { cfg.listening_ips.clone() };
+    let listen_ips = listen_ips(cfg, local_addrs);
+    let rfc5780 = rfc5780_partners(cfg, &listen_ips).is_some();
+    let (alt, alt_tls) = alt_ports(cfg);
     let relay_ips: Vec<IpAddr> = if !cfg.relay_ips.is_empty() {
         cfg.relay_ips.clone()
     } else {
@@ -139,18 +193,41 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: b
             proxy_listeners.push(SocketAddr::new(ip, p));
         }
     }
+    // RFC 5780: the alternate port on every listening IP, so CHANGE-REQUEST
+    // answers have a socket to leave from and OTHER-ADDRESS is reachable.
+    if rfc5780 {
+        for &ip in &listen_ips {
+            if !cfg.no_udp {
+                udp_listeners.push(SocketAddr::new(ip, alt));
+            }
+            if !cfg.no_tcp {
+                tcp_listeners.push(SocketAddr::new(ip, alt));
+            }
+        }
+    }
+    for &aux in &cfg.aux_servers {
+        if !cfg.no_udp {
+            udp_listeners.push(aux);
+        }
+        if !cfg.no_tcp {
+            tcp_listeners.push(aux);
+        }
+    }
     if udp_listeners.is_empty() && tcp_listeners.is_empty() && proxy_listeners.is_empty() {
         return Err(anyhow!("You must specify at least one listener: UDP and TCP listeners are both disabled"));
     }
+    let tls_ports: &[u16] = if rfc5780 { &[cfg.tls_listening_port, alt_tls] } else { &[cfg.tls_listening_port] };
     if dtls_on && !cfg.no_udp {
         for &ip in &listen_ips {
-            udp_listeners.push(SocketAddr::new(ip, cfg.tls_listening_port));
+            for &p in tls_ports {
+                udp_listeners.push(SocketAddr::new(ip, p));
+            }
         }
     }
     let tls_listeners = if cfg.no_tls || !tls_on {
         Vec::new()
     } else {
-        listen_ips.iter().map(|&ip| SocketAddr::new(ip, cfg.tls_listening_port)).collect()
+        listen_ips.iter().flat_map(|&ip| tls_ports.iter().map(move |&p| SocketAddr::new(ip, p))).collect()
     };
     Ok(RelayPlan {
         tls_listeners,
@@ -185,7 +262,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     for opt in &cfg.unsupported {
         tracing::warn!("option {opt} is not supported yet and is ignored");
     }
-    let core = core_config(cfg)?;
+    let mut core = core_config(cfg)?;
     match &core.credentials.mode {
         AuthMode::NoAuth => tracing::info!("Authentication: none (anonymous TURN)"),
         AuthMode::LongTerm { users } => tracing::info!("Authentication: long-term credentials, {} static user(s)", users.len()),
@@ -198,6 +275,10 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     let dtls = dtls_setup(cfg)?;
     let locals = sockets::local_addresses();
     let plan = relay_plan(cfg, &locals, tls.is_some(), dtls.is_some())?;
+    core.rfc5780 = rfc5780_partners(cfg, &listen_ips(cfg, &locals));
+    if cfg.rfc5780 && core.rfc5780.is_none() {
+        tracing::warn!("I cannot support STUN CHANGE_REQUEST functionality because only one IP address is provided");
+    }
     let mut shown = Vec::new();
     for l in plan.udp_listeners.iter().chain(&plan.tcp_listeners) {
         if !shown.contains(&l.ip()) {

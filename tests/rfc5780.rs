@@ -160,7 +160,11 @@ fn uclient_follows_the_300_to_the_alternate_server() {
     let send: u64 = send.trim().parse().unwrap_or(0);
     let recv: u64 = recv.trim().parse().unwrap_or(u64::MAX);
     assert!(send > 0 && send == recv, "sent {send}, received {recv}\n{}", ctx());
-    // The allocations live on the target; the redirector holds none.
+    // The allocations live on the target; the redirector holds none (our log
+    // lines; coturn writes them only with -v).
+    if server_coturn_version().is_some() {
+        return;
+    }
     assert!(target.log().contains("session "), "{}", ctx());
     assert!(!redirector.log().contains(": new, realm="), "{}", ctx());
 }

@@ -412,3 +412,65 @@ fn wait_for_stop(log: &logging::LogHandle) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn cfg(args: &[&str]) -> Config {
+        let argv: Vec<String> = std::iter::once("turnserver").chain(args.iter().copied()).map(String::from).collect();
+        match config::parse_args(&argv) {
+            Ok(Command::Run(c)) => *c,
+            _ => panic!("config {args:?}"),
+        }
+    }
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn rfc5780_map_pairs_ips_and_ports() {
+        let c = cfg(&["-n", "--rfc5780", "-L", "10.0.0.1", "-L", "10.0.0.2", "-L", "2001:db8::1", "-p", "3478"]);
+        let m = rfc5780_partners(&c, &c.listening_ips).unwrap();
+        assert_eq!(m[&sa("10.0.0.1:3478")], sa("10.0.0.2:3479"));
+        assert_eq!(m[&sa("10.0.0.1:3479")], sa("10.0.0.2:3478"));
+        assert_eq!(m[&sa("10.0.0.2:3478")], sa("10.0.0.1:3479"));
+        assert_eq!(m[&sa("10.0.0.2:5350")], sa("10.0.0.1:5349"));
+        // The lone IPv6 address has no partner.
+        assert!(!m.contains_key(&sa("[2001:db8::1]:3478")));
+        // Alternate ports given explicitly.
+        let c = cfg(&["-n", "--rfc5780", "-L", "10.0.0.1", "-L", "10.0.0.2", "--alt-listening-port=4000"]);
+        let m = rfc5780_partners(&c, &c.listening_ips).unwrap();
+        assert_eq!(m[&sa("10.0.0.1:3478")], sa("10.0.0.2:4000"));
+        // Off without the flag or with one IP.
+        let c = cfg(&["-n", "-L", "10.0.0.1", "-L", "10.0.0.2"]);
+        assert!(rfc5780_partners(&c, &c.listening_ips).is_none());
+        let c = cfg(&["-n", "--rfc5780", "-L", "10.0.0.1"]);
+        assert!(rfc5780_partners(&c, &c.listening_ips).is_none());
+    }
+
+    #[test]
+    fn plan_binds_alternate_ports_and_aux_servers() {
+        let c = cfg(&["-n", "--rfc5780", "-L", "10.0.0.1", "-L", "10.0.0.2", "--aux-server=10.0.0.1:33478", "--no-tls"]);
+        let plan = relay_plan(&c, &[], false, false).unwrap();
+        for a in ["10.0.0.1:3478", "10.0.0.2:3478", "10.0.0.1:3479", "10.0.0.2:3479", "10.0.0.1:33478"] {
+            assert!(plan.udp_listeners.contains(&sa(a)), "udp {a}");
+            assert!(plan.tcp_listeners.contains(&sa(a)), "tcp {a}");
+        }
+        let c = cfg(&["-n", "-L", "10.0.0.1", "-L", "10.0.0.2", "--no-tls"]);
+        let plan = relay_plan(&c, &[], false, false).unwrap();
+        assert_eq!(plan.udp_listeners, vec![sa("10.0.0.1:3478"), sa("10.0.0.2:3478")]);
+    }
+
+    #[test]
+    fn self_balance_uses_the_aux_servers() {
+        let c = cfg(&["-n", "--aux-server=10.0.0.9:33478", "--udp-self-balance", "--alternate-server=10.0.0.5"]);
+        let core = core_config(&c).unwrap();
+        assert_eq!(core.alternates.self_balance, vec![sa("10.0.0.9:33478")]);
+        assert_eq!(core.alternates.general, vec![sa("10.0.0.5:3478")]);
+        let c = cfg(&["-n", "--aux-server=10.0.0.9:33478"]);
+        assert!(core_config(&c).unwrap().alternates.is_empty());
+    }
+}

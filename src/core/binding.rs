@@ -124,7 +124,10 @@ impl Server {
         );
         b.add_address(AttrType::MAPPED_ADDRESS, from);
         b.add_address(AttrType::SOURCE_ADDRESS, local);
-        b.add_address(AttrType::CHANGED_ADDRESS, local);
+        // With RFC 5780 the other address is real; without it coturn names
+        // the local address, which tells a classic client "no change possible".
+        let changed = self.cfg.rfc5780.as_ref().and_then(|m| m.get(&local).copied()).unwrap_or(local);
+        b.add_address(AttrType::CHANGED_ADDRESS, changed);
         let range = b.finish();
         out.push(Dest::Client { transport, local, to: from }, range);
     }

@@ -236,3 +236,56 @@ fn a_thousand_idle_connections_do_not_stop_service() {
     assert!(common::stun_probe(s.addr(), Duration::from_secs(2)));
     drop(idle);
 }
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// A TCP client that stops reading while its peer keeps sending: the server
+/// drops what does not fit the connection's bounded queue instead of growing
+/// (coturn #1289), and keeps serving others.
+#[test]
+fn a_slow_tcp_reader_does_not_grow_server_memory() {
+    let s = server(&[]);
+    let blaster = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let blaster_addr = blaster.local_addr().unwrap();
+    let mut c = TcpClient::connect(s.addr());
+    c.s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    // Allocate and bind a channel to the blaster, then never read again.
+    let a = c.request(Method::ALLOCATE, |b| {
+        b.add_raw(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    });
+    assert_eq!(code(&a), 0);
+    let relayed = Message::parse(&a).unwrap().xor_address(AttrType::XOR_RELAYED_ADDRESS).unwrap().unwrap();
+    let a = c.request(Method::CHANNEL_BIND, |b| {
+        b.add_u32(AttrType::CHANNEL_NUMBER, 0x4003 << 16);
+        b.add_xor_address(AttrType::XOR_PEER_ADDRESS, blaster_addr);
+    });
+    assert_eq!(code(&a), 0);
+    let pid = s.pid().unwrap();
+    let before = rss_kb(pid);
+    let payload = vec![0x5au8; 1000];
+    // 100 MB towards a client that reads nothing (bounded in count and time).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for i in 0..100_000u32 {
+        let _ = blaster.send_to(&payload, relayed);
+        if i % 1000 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+            assert!(Instant::now() < deadline, "blast took too long");
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let after = rss_kb(pid);
+    assert!(after < before + 8 * 1024, "RSS grew from {before} kB to {after} kB");
+    // Another client is still served.
+    let mut other = TcpClient::connect(s.addr());
+    let a = other.request(Method::BINDING, |_| {});
+    assert_eq!(code(&a), 0);
+    drop(c);
+}

@@ -94,19 +94,6 @@ fn code(a: &[u8]) -> u16 {
     }
 }
 
-fn echo_peer() -> SocketAddr {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = s.local_addr().unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while let Ok((n, from)) = s.recv_from(&mut buf) {
-            let _ = s.send_to(&buf[..n], from);
-        }
-    });
-    addr
-}
-
 fn server(extra: &[&str]) -> TestServer {
     let mut flags = vec!["--lt-cred-mech", "--user=user:pass", "--realm=example.org", "--allow-loopback-peers"];
     flags.extend_from_slice(extra);
@@ -128,7 +115,7 @@ fn allocate_and_bind(c: &mut TcpClient, peer: SocketAddr) {
 #[test]
 fn turn_over_tcp_with_padded_channel_data_and_indications() {
     let s = server(&[]);
-    let peer = echo_peer();
+    let peer = common::echo_peer();
     let mut c = TcpClient::connect(s.addr());
     let a = c.request(Method::BINDING, |_| {});
     let mapped = Message::parse(&a).unwrap().xor_address(AttrType::XOR_MAPPED_ADDRESS).unwrap().unwrap();
@@ -168,7 +155,7 @@ fn turn_over_tcp_with_padded_channel_data_and_indications() {
 #[test]
 fn closing_the_connection_deletes_the_allocation() {
     let s = server(&[]);
-    let peer = echo_peer();
+    let peer = common::echo_peer();
     let mut c = TcpClient::connect(s.addr());
     allocate_and_bind(&mut c, peer);
     drop(c);
@@ -197,7 +184,7 @@ fn proxy_protocol_header_sets_the_client_address() {
     let ports = common::PortBlock::claim();
     let proxy_port = ports.spare_port(1);
     drop(ports);
-    let s = server(&[&format!("--tcp-proxy-port={proxy_port}")]);
+    let _server = server(&[&format!("--tcp-proxy-port={proxy_port}")]);
     for header in [
         b"PROXY TCP4 203.0.113.9 127.0.0.1 40123 3478\r\n".to_vec(),
         {
@@ -222,7 +209,7 @@ fn proxy_protocol_header_sets_the_client_address() {
 fn a_thousand_idle_connections_do_not_stop_service() {
     let s = server(&["--relay-threads=2"]);
     let idle: Vec<TcpStream> = (0..1000).map(|_| TcpStream::connect(s.addr()).unwrap()).collect();
-    let peer = echo_peer();
+    let peer = common::echo_peer();
     let mut c = TcpClient::connect(s.addr());
     allocate_and_bind(&mut c, peer);
     let mut f = Vec::new();

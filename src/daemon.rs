@@ -295,7 +295,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     // Written before the listeners answer, so a client that got an answer
     // can rely on the pid file.
     let pidfile = process::write_pidfile(cfg.pidfile.as_deref());
-    let running = match relay::start(&plan, Arc::new(core), tls, dtls).context("Cannot start relay threads") {
+    let running = match relay::start(&plan, Arc::new(core), tls.clone(), dtls).context("Cannot start relay threads") {
         Ok(r) => r,
         Err(e) => {
             if let Some(p) = &pidfile {
@@ -307,7 +307,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     tracing::info!("Total relay threads: {}", plan.threads);
     // coturn's load-test scripts wait for this line.
     tracing::info!("Total auth threads: 0");
-    wait_for_stop(log);
+    wait_for_stop(log, cfg, tls.as_deref());
     tracing::info!("Terminating: stopping relay threads");
     running.stop();
     if let Some(p) = pidfile {
@@ -389,10 +389,26 @@ fn dtls_setup(cfg: &Config) -> anyhow::Result<Option<crate::dtls::DtlsServer>> {
     Ok(Some(server))
 }
 
-/// Block until SIGTERM or SIGINT; SIGHUP reopens the log meanwhile.
-fn wait_for_stop(log: &logging::LogHandle) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+/// Re-read the certificate and key: new TLS connections use them, existing
+/// ones keep theirs. A failed reload keeps the old certificate.
+fn reload_tls(cfg: &Config, tls: Option<&ReloadableTls>) {
+    let Some(tls) = tls else { return };
+    match tls.reload(&tls_options(cfg)) {
+        Ok(warnings) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!("TLS certificate reloaded");
+        }
+        Err(e) => tracing::error!("TLS certificate reload failed, keeping the old one: {e}"),
+    }
+}
+
+/// Block until SIGTERM or SIGINT; SIGHUP reopens the log and, with SIGUSR2,
+/// reloads the TLS certificate meanwhile.
+fn wait_for_stop(log: &logging::LogHandle, cfg: &Config, tls: Option<&ReloadableTls>) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR2]) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot install signal handlers: {e}");
@@ -402,8 +418,13 @@ fn wait_for_stop(log: &logging::LogHandle) {
     for sig in signals.forever() {
         match sig {
             SIGHUP => {
-                tracing::info!("SIGHUP: reopening the log file");
+                tracing::info!("SIGHUP: reopening the log file and reloading the TLS certificate");
                 log.reopen();
+                reload_tls(cfg, tls);
+            }
+            SIGUSR2 => {
+                tracing::info!("SIGUSR2: reloading the TLS certificate");
+                reload_tls(cfg, tls);
             }
             _ => {
                 tracing::info!("Terminating on signal {sig}");

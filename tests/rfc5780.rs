@@ -168,3 +168,38 @@ fn uclient_follows_the_300_to_the_alternate_server() {
     assert!(target.log().contains("session "), "{}", ctx());
     assert!(!redirector.log().contains(": new, realm="), "{}", ctx());
 }
+
+#[test]
+fn udp_self_balance_redirects_to_the_aux_server() {
+    // The aux listener belongs to the same server; once the client is there,
+    // the server is its own alternate and allocates instead of redirecting.
+    let block = PortBlock::claim();
+    let aux_port = block.spare_port(0);
+    let aux = format!("--aux-server=127.0.0.1:{aux_port}");
+    let mut flags = LT_FLAGS.to_vec();
+    flags.extend([aux.as_str(), "--udp-self-balance"]);
+    let server = TestServer::start(&flags);
+    let peer_port = server.ports.peer_port();
+    let peer_bin = require_tool("turnutils_peer");
+    let mut peer = Background::spawn(&peer_bin, &["-L", "127.0.0.1", "-p", &peer_port.to_string()]);
+    if !wait_udp_echo(peer_port, Duration::from_secs(10)) {
+        peer.assert_running();
+        panic!("turnutils_peer does not echo:\n{}", peer.log());
+    }
+    let args: Vec<String> = [
+        "-u", "user", "-w", "pass", "-e", "127.0.0.1", "-r", &peer_port.to_string(), "-n", "10", "-m", "1", "-l", "100",
+        "-p", &server.port().to_string(), "127.0.0.1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run_tool("turnutils_uclient", &args);
+    let text = out.all();
+    let ctx = || format!("{}\n--- server log ---\n{}", out.describe(), server.log_tail(30));
+    assert!(text.contains("error 300 (Try Alternate)"), "{}", ctx());
+    assert!(text.contains("start_mclient: tot_send_msgs=20, tot_recv_msgs=20"), "{}", ctx());
+    if server_coturn_version().is_none() {
+        // The sessions were on the aux listener (logged when they close).
+        assert!(server.log().contains(&format!("local 127.0.0.1:{aux_port}, remote")), "{}", ctx());
+    }
+}

@@ -195,22 +195,20 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: b
     }
     // RFC 5780: the alternate port on every listening IP, so CHANGE-REQUEST
     // answers have a socket to leave from and OTHER-ADDRESS is reachable.
-    if rfc5780 {
-        for &ip in &listen_ips {
-            if !cfg.no_udp {
-                udp_listeners.push(SocketAddr::new(ip, alt));
-            }
-            if !cfg.no_tcp {
-                tcp_listeners.push(SocketAddr::new(ip, alt));
-            }
+    // An extra address that is already a listener (say the alternate port
+    // equals the TLS port) is not bound twice.
+    let push_new = |list: &mut Vec<SocketAddr>, a: SocketAddr| {
+        if !list.contains(&a) {
+            list.push(a);
         }
-    }
-    for &aux in &cfg.aux_servers {
+    };
+    let extra: Vec<SocketAddr> = if rfc5780 { listen_ips.iter().map(|&ip| SocketAddr::new(ip, alt)).collect() } else { Vec::new() };
+    for &a in extra.iter().chain(&cfg.aux_servers) {
         if !cfg.no_udp {
-            udp_listeners.push(aux);
+            push_new(&mut udp_listeners, a);
         }
         if !cfg.no_tcp {
-            tcp_listeners.push(aux);
+            push_new(&mut tcp_listeners, a);
         }
     }
     if udp_listeners.is_empty() && tcp_listeners.is_empty() && proxy_listeners.is_empty() {

@@ -17,6 +17,9 @@ impl Server {
     /// next (OTHER-ADDRESS), and honours CHANGE-REQUEST, RESPONSE-PORT and
     /// PADDING the way coturn does: the answer leaves from the changed local
     /// address and/or goes to the requested port of the client's IP.
+    /// RESPONSE-PORT and PADDING can make the server send 1.5 KB to another
+    /// port of a (possibly spoofed) source IP for a 20-byte request, which is
+    /// one reason RFC 5780 stays off unless asked for (coturn >= 4.7 too).
     pub(crate) fn binding(&mut self, now: Now, msg: &Message, reply: Reply, out: &mut Outputs) {
         if self.cfg.no_stun {
             return;

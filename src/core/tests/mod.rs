@@ -5,6 +5,7 @@
 mod dual;
 mod fuzz;
 mod multiplex;
+mod rfc5780;
 mod util;
 
 use util::*;

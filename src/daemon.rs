@@ -2,6 +2,7 @@
 //! coturn's startup lines, waits for signals and shuts down cleanly. The
 //! binary is a thin wrapper around [`run`].
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use crate::core::credentials::{parse_user_spec, AuthMode, Credentials};
 use crate::core::nonce::NonceGen;
 use crate::core::peer_policy::{IpRange, PeerPolicy};
 use crate::core::quota::Quotas;
-use crate::core::CoreConfig;
+use crate::core::{AlternateServers, CoreConfig};
 use crate::logging::{self, LogOptions};
 use crate::relay::{self, sockets, RelayPlan};
 use crate::tls::{ReloadableTls, TlsOptions};
@@ -105,12 +106,65 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     core.verbose = cfg.verbose || cfg.very_verbose;
     core.quotas = Arc::new(Quotas::new(cfg.user_quota, cfg.total_quota));
     core.multiplex_max_peers = cfg.multiplex_peer_max_peers as usize;
+    core.alternates = AlternateServers {
+        general: cfg.alternate_servers.clone(),
+        tls: cfg.tls_alternate_servers.clone(),
+        udp: cfg.udp_alternate_servers.clone(),
+        tcp: cfg.tcp_alternate_servers.clone(),
+        self_balance: if cfg.udp_self_balance { cfg.aux_servers.clone() } else { Vec::new() },
+    };
     Ok(core)
+}
+
+/// The listener IPs: `--listening-ip`, or every local address.
+pub fn listen_ips(cfg: &Config, local_addrs: &[IpAddr]) -> Vec<IpAddr> {
+    if cfg.listening_ips.is_empty() {
+        local_addrs.to_vec()
+    } else {
+        cfg.listening_ips.clone()
+    }
+}
+
+/// `--alt-listening-port` and `--alt-tls-listening-port`, 0 meaning the
+/// primary port + 1.
+pub fn alt_ports(cfg: &Config) -> (u16, u16) {
+    let alt = |given: u16, base: u16| if given == 0 { base.wrapping_add(1) } else { given };
+    (alt(cfg.alt_listening_port, cfg.listening_port), alt(cfg.alt_tls_listening_port, cfg.tls_listening_port))
+}
+
+/// The RFC 5780 address map for [`CoreConfig::rfc5780`]: every listener
+/// address (IP x primary/alternate, plain and TLS ports) to its OTHER-ADDRESS,
+/// the next listening IP of its family on the other port of its pair. `None`
+/// when `--rfc5780` is off or fewer than two specific listening IPs exist:
+/// CHANGE-REQUEST needs a second IP to answer from.
+pub fn rfc5780_partners(cfg: &Config, listen_ips: &[IpAddr]) -> Option<HashMap<SocketAddr, SocketAddr>> {
+    if !cfg.rfc5780 {
+        return None;
+    }
+    let ips: Vec<IpAddr> = listen_ips.iter().copied().filter(|ip| !ip.is_unspecified()).collect();
+    if ips.len() < 2 {
+        return None;
+    }
+    let (alt, alt_tls) = alt_ports(cfg);
+    let pairs = [(cfg.listening_port, alt), (cfg.tls_listening_port, alt_tls)];
+    let mut map = HashMap::new();
+    for (i, &ip) in ips.iter().enumerate() {
+        // coturn's choice: the next IP of the same family after this one, wrapping.
+        let partner = (1..ips.len()).map(|k| ips[(i + k) % ips.len()]).find(|o| o.is_ipv4() == ip.is_ipv4() && *o != ip);
+        let Some(partner) = partner else { continue };
+        for (p, a) in pairs {
+            map.insert(SocketAddr::new(ip, p), SocketAddr::new(partner, a));
+            map.insert(SocketAddr::new(ip, a), SocketAddr::new(partner, p));
+        }
+    }
+    (!map.is_empty()).then_some(map)
 }
 
 /// Listener and relay addresses, ports and thread count.
 pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: bool) -> anyhow::Result<RelayPlan> {
-    let listen_ips: Vec<IpAddr> = if cfg.listening_ips.is_empty() { local_addrs.to_vec() } else { cfg.listening_ips.clone() };
+    let listen_ips = listen_ips(cfg, local_addrs);
+    let rfc5780 = rfc5780_partners(cfg, &listen_ips).is_some();
+    let (alt, alt_tls) = alt_ports(cfg);
     let relay_ips: Vec<IpAddr> = if !cfg.relay_ips.is_empty() {
         cfg.relay_ips.clone()
     } else {
@@ -139,18 +193,39 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: b
             proxy_listeners.push(SocketAddr::new(ip, p));
         }
     }
+    // RFC 5780: the alternate port on every listening IP, so CHANGE-REQUEST
+    // answers have a socket to leave from and OTHER-ADDRESS is reachable.
+    // An extra address that is already a listener (say the alternate port
+    // equals the TLS port) is not bound twice.
+    let push_new = |list: &mut Vec<SocketAddr>, a: SocketAddr| {
+        if !list.contains(&a) {
+            list.push(a);
+        }
+    };
+    let extra: Vec<SocketAddr> = if rfc5780 { listen_ips.iter().map(|&ip| SocketAddr::new(ip, alt)).collect() } else { Vec::new() };
+    for &a in extra.iter().chain(&cfg.aux_servers) {
+        if !cfg.no_udp {
+            push_new(&mut udp_listeners, a);
+        }
+        if !cfg.no_tcp {
+            push_new(&mut tcp_listeners, a);
+        }
+    }
     if udp_listeners.is_empty() && tcp_listeners.is_empty() && proxy_listeners.is_empty() {
         return Err(anyhow!("You must specify at least one listener: UDP and TCP listeners are both disabled"));
     }
+    let tls_ports: &[u16] = if rfc5780 { &[cfg.tls_listening_port, alt_tls] } else { &[cfg.tls_listening_port] };
     if dtls_on && !cfg.no_udp {
         for &ip in &listen_ips {
-            udp_listeners.push(SocketAddr::new(ip, cfg.tls_listening_port));
+            for &p in tls_ports {
+                udp_listeners.push(SocketAddr::new(ip, p));
+            }
         }
     }
     let tls_listeners = if cfg.no_tls || !tls_on {
         Vec::new()
     } else {
-        listen_ips.iter().map(|&ip| SocketAddr::new(ip, cfg.tls_listening_port)).collect()
+        listen_ips.iter().flat_map(|&ip| tls_ports.iter().map(move |&p| SocketAddr::new(ip, p))).collect()
     };
     Ok(RelayPlan {
         tls_listeners,
@@ -185,7 +260,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     for opt in &cfg.unsupported {
         tracing::warn!("option {opt} is not supported yet and is ignored");
     }
-    let core = core_config(cfg)?;
+    let mut core = core_config(cfg)?;
     match &core.credentials.mode {
         AuthMode::NoAuth => tracing::info!("Authentication: none (anonymous TURN)"),
         AuthMode::LongTerm { users } => tracing::info!("Authentication: long-term credentials, {} static user(s)", users.len()),
@@ -198,6 +273,10 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     let dtls = dtls_setup(cfg)?;
     let locals = sockets::local_addresses();
     let plan = relay_plan(cfg, &locals, tls.is_some(), dtls.is_some())?;
+    core.rfc5780 = rfc5780_partners(cfg, &listen_ips(cfg, &locals));
+    if cfg.rfc5780 && core.rfc5780.is_none() {
+        tracing::warn!("I cannot support STUN CHANGE_REQUEST functionality because only one IP address is provided");
+    }
     let mut shown = Vec::new();
     for l in plan.udp_listeners.iter().chain(&plan.tcp_listeners) {
         if !shown.contains(&l.ip()) {
@@ -214,7 +293,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     // Written before the listeners answer, so a client that got an answer
     // can rely on the pid file.
     let pidfile = process::write_pidfile(cfg.pidfile.as_deref());
-    let running = match relay::start(&plan, Arc::new(core), tls, dtls).context("Cannot start relay threads") {
+    let running = match relay::start(&plan, Arc::new(core), tls.clone(), dtls).context("Cannot start relay threads") {
         Ok(r) => r,
         Err(e) => {
             if let Some(p) = &pidfile {
@@ -226,7 +305,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     tracing::info!("Total relay threads: {}", plan.threads);
     // coturn's load-test scripts wait for this line.
     tracing::info!("Total auth threads: 0");
-    wait_for_stop(log);
+    wait_for_stop(log, cfg, tls.as_deref());
     tracing::info!("Terminating: stopping relay threads");
     running.stop();
     if let Some(p) = pidfile {
@@ -308,10 +387,26 @@ fn dtls_setup(cfg: &Config) -> anyhow::Result<Option<crate::dtls::DtlsServer>> {
     Ok(Some(server))
 }
 
-/// Block until SIGTERM or SIGINT; SIGHUP reopens the log meanwhile.
-fn wait_for_stop(log: &logging::LogHandle) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+/// Re-read the certificate and key: new TLS connections use them, existing
+/// ones keep theirs. A failed reload keeps the old certificate.
+fn reload_tls(cfg: &Config, tls: Option<&ReloadableTls>) {
+    let Some(tls) = tls else { return };
+    match tls.reload(&tls_options(cfg)) {
+        Ok(warnings) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!("TLS certificate reloaded");
+        }
+        Err(e) => tracing::error!("TLS certificate reload failed, keeping the old one: {e}"),
+    }
+}
+
+/// Block until SIGTERM or SIGINT; SIGHUP reopens the log and, with SIGUSR2,
+/// reloads the TLS certificate meanwhile.
+fn wait_for_stop(log: &logging::LogHandle, cfg: &Config, tls: Option<&ReloadableTls>) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR2]) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot install signal handlers: {e}");
@@ -321,13 +416,80 @@ fn wait_for_stop(log: &logging::LogHandle) {
     for sig in signals.forever() {
         match sig {
             SIGHUP => {
-                tracing::info!("SIGHUP: reopening the log file");
+                tracing::info!("SIGHUP: reopening the log file and reloading the TLS certificate");
                 log.reopen();
+                reload_tls(cfg, tls);
+            }
+            SIGUSR2 => {
+                tracing::info!("SIGUSR2: reloading the TLS certificate");
+                reload_tls(cfg, tls);
             }
             _ => {
                 tracing::info!("Terminating on signal {sig}");
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn cfg(args: &[&str]) -> Config {
+        let argv: Vec<String> = std::iter::once("turnserver").chain(args.iter().copied()).map(String::from).collect();
+        match config::parse_args(&argv) {
+            Ok(Command::Run(c)) => *c,
+            _ => panic!("config {args:?}"),
+        }
+    }
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn rfc5780_map_pairs_ips_and_ports() {
+        let c = cfg(&["-n", "--rfc5780", "-L", "10.0.0.1", "-L", "10.0.0.2", "-L", "2001:db8::1", "-p", "3478"]);
+        let m = rfc5780_partners(&c, &c.listening_ips).unwrap();
+        assert_eq!(m[&sa("10.0.0.1:3478")], sa("10.0.0.2:3479"));
+        assert_eq!(m[&sa("10.0.0.1:3479")], sa("10.0.0.2:3478"));
+        assert_eq!(m[&sa("10.0.0.2:3478")], sa("10.0.0.1:3479"));
+        assert_eq!(m[&sa("10.0.0.2:5350")], sa("10.0.0.1:5349"));
+        // The lone IPv6 address has no partner.
+        assert!(!m.contains_key(&sa("[2001:db8::1]:3478")));
+        // Alternate ports given explicitly.
+        let c = cfg(&["-n", "--rfc5780", "-L", "10.0.0.1", "-L", "10.0.0.2", "--alt-listening-port=4000"]);
+        let m = rfc5780_partners(&c, &c.listening_ips).unwrap();
+        assert_eq!(m[&sa("10.0.0.1:3478")], sa("10.0.0.2:4000"));
+        // Off without the flag or with one IP.
+        let c = cfg(&["-n", "-L", "10.0.0.1", "-L", "10.0.0.2"]);
+        assert!(rfc5780_partners(&c, &c.listening_ips).is_none());
+        let c = cfg(&["-n", "--rfc5780", "-L", "10.0.0.1"]);
+        assert!(rfc5780_partners(&c, &c.listening_ips).is_none());
+    }
+
+    #[test]
+    fn plan_binds_alternate_ports_and_aux_servers() {
+        let c = cfg(&["-n", "--rfc5780", "-L", "10.0.0.1", "-L", "10.0.0.2", "--aux-server=10.0.0.1:33478", "--no-tls"]);
+        let plan = relay_plan(&c, &[], false, false).unwrap();
+        for a in ["10.0.0.1:3478", "10.0.0.2:3478", "10.0.0.1:3479", "10.0.0.2:3479", "10.0.0.1:33478"] {
+            assert!(plan.udp_listeners.contains(&sa(a)), "udp {a}");
+            assert!(plan.tcp_listeners.contains(&sa(a)), "tcp {a}");
+        }
+        let c = cfg(&["-n", "-L", "10.0.0.1", "-L", "10.0.0.2", "--no-tls"]);
+        let plan = relay_plan(&c, &[], false, false).unwrap();
+        assert_eq!(plan.udp_listeners, vec![sa("10.0.0.1:3478"), sa("10.0.0.2:3478")]);
+    }
+
+    #[test]
+    fn self_balance_uses_the_aux_servers() {
+        let c = cfg(&["-n", "--aux-server=10.0.0.9:33478", "--udp-self-balance", "--alternate-server=10.0.0.5"]);
+        let core = core_config(&c).unwrap();
+        assert_eq!(core.alternates.self_balance, vec![sa("10.0.0.9:33478")]);
+        assert_eq!(core.alternates.general, vec![sa("10.0.0.5:3478")]);
+        let c = cfg(&["-n", "--aux-server=10.0.0.9:33478"]);
+        assert!(core_config(&c).unwrap().alternates.is_empty());
     }
 }

@@ -193,7 +193,8 @@ fn value_ignoring_keys_turn_the_feature_on() {
     let c = run(&["-n", "--use-auth-secret=false", "--realm=r", "--prometheus=false", "--rfc5780=0"]);
     assert!(c.use_auth_secret && c.lt_cred_mech);
     assert!(c.unsupported.contains(&"--prometheus".to_string()));
-    assert!(c.unsupported.contains(&"--rfc5780".to_string()));
+    assert!(c.rfc5780, "--rfc5780=0 still turns RFC 5780 on");
+    assert!(!c.unsupported.contains(&"--rfc5780".to_string()));
 }
 
 #[test]
@@ -427,7 +428,36 @@ fn lists_accumulate_and_last_scalar_wins() {
     assert_eq!(c.denied_peer_ips, vec!["10.0.0.0-10.255.255.255", "::1"]);
     assert_eq!(c.realm, "b");
     assert_eq!(c.listening_port, 2);
-    assert_eq!(c.unsupported, vec!["--alternate-server"]);
+    assert!(c.unsupported.is_empty(), "{:?}", c.unsupported);
+    assert_eq!(c.alternate_servers, vec![sa("1.2.3.4:3478"), sa("1.2.3.5:3478")]);
+}
+
+fn sa(s: &str) -> std::net::SocketAddr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+#[test]
+fn alternate_server_forms_and_default_ports() {
+    let c = run(&[
+        "-n", "--alternate-server=10.0.0.1", "--alternate-server=10.0.0.2:5678", "--alternate-server=[2001:db8::1]:3479",
+        "--alternate-server=2001:db8::2", "--tls-alternate-server=10.0.0.3", "--udp-alternate-server=10.0.0.4:1",
+        "--tcp-alternate-server=[::1]", "--aux-server=127.0.0.1:33478", "--udp-self-balance",
+    ]);
+    assert_eq!(
+        c.alternate_servers,
+        vec![sa("10.0.0.1:3478"), sa("10.0.0.2:5678"), sa("[2001:db8::1]:3479"), sa("[2001:db8::2]:3478")]
+    );
+    assert_eq!(c.tls_alternate_servers, vec![sa("10.0.0.3:5349")]);
+    assert_eq!(c.udp_alternate_servers, vec![sa("10.0.0.4:1")]);
+    assert_eq!(c.tcp_alternate_servers, vec![sa("[::1]:3478")]);
+    assert_eq!(c.aux_servers, vec![sa("127.0.0.1:33478")]);
+    assert!(c.udp_self_balance);
+    assert!(c.unsupported.is_empty(), "{:?}", c.unsupported);
+    let e = match parse_args(&argv(&["-n", "--alternate-server=host.example"])) {
+        Err(e) => e,
+        Ok(_) => panic!("a host name is not an address"),
+    };
+    assert!(e.message.contains("alternate-server"), "{}", e.message);
 }
 
 #[test]

@@ -94,19 +94,6 @@ fn code(a: &[u8]) -> u16 {
     }
 }
 
-fn echo_peer() -> SocketAddr {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = s.local_addr().unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while let Ok((n, from)) = s.recv_from(&mut buf) {
-            let _ = s.send_to(&buf[..n], from);
-        }
-    });
-    addr
-}
-
 fn server(extra: &[&str]) -> TestServer {
     let mut flags = vec!["--lt-cred-mech", "--user=user:pass", "--realm=example.org", "--allow-loopback-peers"];
     flags.extend_from_slice(extra);
@@ -128,7 +115,7 @@ fn allocate_and_bind(c: &mut TcpClient, peer: SocketAddr) {
 #[test]
 fn turn_over_tcp_with_padded_channel_data_and_indications() {
     let s = server(&[]);
-    let peer = echo_peer();
+    let peer = common::echo_peer();
     let mut c = TcpClient::connect(s.addr());
     let a = c.request(Method::BINDING, |_| {});
     let mapped = Message::parse(&a).unwrap().xor_address(AttrType::XOR_MAPPED_ADDRESS).unwrap().unwrap();
@@ -168,7 +155,7 @@ fn turn_over_tcp_with_padded_channel_data_and_indications() {
 #[test]
 fn closing_the_connection_deletes_the_allocation() {
     let s = server(&[]);
-    let peer = echo_peer();
+    let peer = common::echo_peer();
     let mut c = TcpClient::connect(s.addr());
     allocate_and_bind(&mut c, peer);
     drop(c);
@@ -197,7 +184,7 @@ fn proxy_protocol_header_sets_the_client_address() {
     let ports = common::PortBlock::claim();
     let proxy_port = ports.spare_port(1);
     drop(ports);
-    let s = server(&[&format!("--tcp-proxy-port={proxy_port}")]);
+    let _server = server(&[&format!("--tcp-proxy-port={proxy_port}")]);
     for header in [
         b"PROXY TCP4 203.0.113.9 127.0.0.1 40123 3478\r\n".to_vec(),
         {
@@ -222,7 +209,7 @@ fn proxy_protocol_header_sets_the_client_address() {
 fn a_thousand_idle_connections_do_not_stop_service() {
     let s = server(&["--relay-threads=2"]);
     let idle: Vec<TcpStream> = (0..1000).map(|_| TcpStream::connect(s.addr()).unwrap()).collect();
-    let peer = echo_peer();
+    let peer = common::echo_peer();
     let mut c = TcpClient::connect(s.addr());
     allocate_and_bind(&mut c, peer);
     let mut f = Vec::new();
@@ -235,4 +222,57 @@ fn a_thousand_idle_connections_do_not_stop_service() {
     // The UDP side is served too.
     assert!(common::stun_probe(s.addr(), Duration::from_secs(2)));
     drop(idle);
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// A TCP client that stops reading while its peer keeps sending: the server
+/// drops what does not fit the connection's bounded queue instead of growing
+/// (coturn #1289), and keeps serving others.
+#[test]
+fn a_slow_tcp_reader_does_not_grow_server_memory() {
+    let s = server(&[]);
+    let blaster = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let blaster_addr = blaster.local_addr().unwrap();
+    let mut c = TcpClient::connect(s.addr());
+    c.s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    // Allocate and bind a channel to the blaster, then never read again.
+    let a = c.request(Method::ALLOCATE, |b| {
+        b.add_raw(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    });
+    assert_eq!(code(&a), 0);
+    let relayed = Message::parse(&a).unwrap().xor_address(AttrType::XOR_RELAYED_ADDRESS).unwrap().unwrap();
+    let a = c.request(Method::CHANNEL_BIND, |b| {
+        b.add_u32(AttrType::CHANNEL_NUMBER, 0x4003 << 16);
+        b.add_xor_address(AttrType::XOR_PEER_ADDRESS, blaster_addr);
+    });
+    assert_eq!(code(&a), 0);
+    let pid = s.pid().unwrap();
+    let before = rss_kb(pid);
+    let payload = vec![0x5au8; 1000];
+    // 100 MB towards a client that reads nothing (bounded in count and time).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for i in 0..100_000u32 {
+        let _ = blaster.send_to(&payload, relayed);
+        if i % 1000 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+            assert!(Instant::now() < deadline, "blast took too long");
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let after = rss_kb(pid);
+    assert!(after < before + 8 * 1024, "RSS grew from {before} kB to {after} kB");
+    // Another client is still served.
+    let mut other = TcpClient::connect(s.addr());
+    let a = other.request(Method::BINDING, |_| {});
+    assert_eq!(code(&a), 0);
+    drop(c);
 }

@@ -71,3 +71,32 @@ fn a_stalled_handshake_does_not_block_other_clients() {
     drop(idle);
     drop(stalled);
 }
+
+#[test]
+fn sigusr2_reloads_the_certificate_for_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, port) = tls_server(dir.path());
+    let before = s_client(port, &[]);
+    assert!(before.contains("CN = localhost"), "{before}");
+    // Replace the files the server was started with by a certificate for another name.
+    let openssl = require_tool("openssl");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let out = run_cmd(
+        &openssl,
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=reloaded.example",
+          "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert!(out.success(), "{}", out.describe());
+    // SAFETY: a signal to the server process this test started, by its PID.
+    unsafe {
+        libc::kill(s.pid().unwrap() as i32, libc::SIGUSR2);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !s.log().contains("TLS certificate reloaded") {
+        assert!(std::time::Instant::now() < deadline, "no reload:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let after = s_client(port, &[]);
+    assert!(after.contains("CN = reloaded.example"), "{after}");
+}

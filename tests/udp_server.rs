@@ -108,20 +108,6 @@ fn code(a: &[u8]) -> u16 {
     }
 }
 
-/// A UDP echo peer on its own thread, for as long as the test runs.
-fn echo_peer() -> SocketAddr {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = s.local_addr().unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while let Ok((n, from)) = s.recv_from(&mut buf) {
-            let _ = s.send_to(&buf[..n], from);
-        }
-    });
-    addr
-}
-
 fn lt_server(extra: &[&str]) -> TestServer {
     let mut flags = vec!["--lt-cred-mech", "--user=user:pass", "--realm=example.org", "--allow-loopback-peers"];
     flags.extend_from_slice(extra);
@@ -157,7 +143,7 @@ fn binding_options_add_mapped_software_fingerprint() {
 #[test]
 fn turn_flow_with_channels_and_indications_through_real_sockets() {
     let s = lt_server(&["-v"]);
-    let peer = echo_peer();
+    let peer = common::echo_peer();
     let mut c = Client::new(s.addr());
     let relayed = c.allocate();
     assert_eq!(relayed.ip().to_string(), "127.0.0.1");
@@ -241,7 +227,7 @@ fn wrong_password_is_refused() {
 #[test]
 fn many_clients_over_several_threads_each_keep_their_session() {
     let s = lt_server(&["--relay-threads=4"]);
-    let peer = echo_peer();
+    let peer = common::echo_peer();
     let mut clients: Vec<Client> = (0..24).map(|_| Client::new(s.addr())).collect();
     for c in clients.iter_mut() {
         c.allocate();
@@ -361,7 +347,7 @@ fn user_and_total_quota_answer_486() {
 fn relay_flow_with_fast_paths_on_and_off() {
     for flags in [&["--udp-recvmmsg=false", "--udp-gso=false"][..], &["--udp-recvmmsg", "--udp-gso", "--udp-sendmmsg-log"][..]] {
         let s = lt_server(flags);
-        let peer = echo_peer();
+        let peer = common::echo_peer();
         let mut c = Client::new(s.addr());
         c.allocate();
         let a = c.request(Method::CHANNEL_BIND, |b| {
@@ -408,7 +394,7 @@ fn multiplex_peer_shares_the_thread_relay_socket() {
         assert!(r.port() == base || r.port() == base + 2, "relay {r} is not a thread's shared port");
     }
     for (i, c) in clients.iter_mut().enumerate() {
-        let peer = echo_peer();
+        let peer = common::echo_peer();
         let a = c.request(Method::CHANNEL_BIND, |b| {
             b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
             b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
@@ -477,7 +463,7 @@ fn wildcard_listener_answers_from_the_address_used() {
     let mut buf = [0u8; 1500];
     let (_, from) = c.sock.recv_from(&mut buf).unwrap();
     assert_eq!(from, target, "the answer must come from the address the client used");
-    let peer = echo_peer();
+    let peer = common::echo_peer();
     c.allocate();
     let a = c.request(Method::CHANNEL_BIND, |b| {
         b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);

@@ -1,7 +1,7 @@
 //! Applying one option occurrence (from the command line or a file line) to
 //! the configuration being built.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::options::{ArgKind, OptSpec, Support};
 use super::{AddressFamilyDefault, Config, ConfigError, LogLevel, LogTarget};
@@ -96,6 +96,29 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
     let t = s.trim();
     let t = t.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(t);
     t.parse().ok()
+}
+
+/// A server address `ip`, `ip:port`, `[v6]` or `[v6]:port` (a bare IPv6
+/// literal is an address without port); `default_port` when none is given.
+pub fn parse_server_addr(s: &str, default_port: u16) -> Option<SocketAddr> {
+    let t = s.trim();
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    if let Some(ip) = parse_ip(t) {
+        return Some(SocketAddr::new(ip, default_port));
+    }
+    let (host, port) = t.rsplit_once(':')?;
+    let ip: IpAddr = host.parse().ok()?;
+    // `v4:port` only: an unbracketed v6 with a port is ambiguous.
+    if !ip.is_ipv4() {
+        return None;
+    }
+    Some(SocketAddr::new(ip, port.parse().ok()?))
+}
+
+fn server_addr(name: &str, value: &str, default_port: u16) -> Result<SocketAddr, ConfigError> {
+    parse_server_addr(value, default_port).ok_or_else(|| bad_value(name, value, "must be ip[:port] or [ipv6]:port"))
 }
 
 /// coturn's peer range syntax: `ip` or `ip-ip`, same family, start <= end.
@@ -325,6 +348,14 @@ impl Builder {
             "no-software-attribute" | "prod" => cfg.software_attribute = !parse_bool(value)?,
             "stun-backward-compatibility" => cfg.stun_backward_compatibility = parse_bool(value)?,
             "rfc3489-compatibility" => cfg.rfc3489_compatibility = parse_bool(value)?,
+            // coturn turns RFC 5780 on for any occurrence, whatever the value.
+            "rfc5780" => cfg.rfc5780 = true,
+            "alternate-server" => cfg.alternate_servers.push(server_addr(name, v, 3478)?),
+            "tls-alternate-server" => cfg.tls_alternate_servers.push(server_addr(name, v, 5349)?),
+            "udp-alternate-server" => cfg.udp_alternate_servers.push(server_addr(name, v, 3478)?),
+            "tcp-alternate-server" => cfg.tcp_alternate_servers.push(server_addr(name, v, 3478)?),
+            "aux-server" => cfg.aux_servers.push(server_addr(name, v, 3478)?),
+            "udp-self-balance" => cfg.udp_self_balance = parse_bool(value)?,
             "rfc5766-channel-numbers" => cfg.rfc5766_channel_numbers = parse_bool(value)?,
             "drop-invalid-packets" => cfg.drop_invalid_packets = parse_bool(value)?,
             "drop-invalid-packets-log" => cfg.drop_invalid_packets_log = parse_bool(value)?,

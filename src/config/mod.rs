@@ -2,7 +2,7 @@
 //! (a config line becomes `--key=value` for the same parser), producing one
 //! validated [`Config`].
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 mod apply;
@@ -150,6 +150,21 @@ pub struct Config {
     pub software_attribute: bool,
     pub stun_backward_compatibility: bool,
     pub rfc3489_compatibility: bool,
+    /// `--rfc5780`: NAT behaviour discovery (needs two listening IPs of a family).
+    pub rfc5780: bool,
+    /// `--alternate-server` (UDP/TCP; default port 3478), in the given order;
+    /// a repeated entry counts once per occurrence (its weight).
+    pub alternate_servers: Vec<SocketAddr>,
+    /// `--tls-alternate-server` (TLS/DTLS; default port 5349).
+    pub tls_alternate_servers: Vec<SocketAddr>,
+    /// `--udp-alternate-server`: for UDP clients, instead of `alternate_servers`.
+    pub udp_alternate_servers: Vec<SocketAddr>,
+    /// `--tcp-alternate-server`: for TCP clients, instead of `alternate_servers`.
+    pub tcp_alternate_servers: Vec<SocketAddr>,
+    /// `--aux-server`: extra listener endpoints (no RFC 5780 on them).
+    pub aux_servers: Vec<SocketAddr>,
+    /// `--udp-self-balance`: redirect UDP Allocates over `aux_servers`.
+    pub udp_self_balance: bool,
     /// `--rfc5766-channel-numbers`: accept 0x4000-0x7FFF. Our default: true.
     pub rfc5766_channel_numbers: bool,
     pub drop_invalid_packets: bool,
@@ -390,6 +405,13 @@ impl Default for Config {
             software_attribute: false,
             stun_backward_compatibility: false,
             rfc3489_compatibility: false,
+            rfc5780: false,
+            alternate_servers: Vec::new(),
+            tls_alternate_servers: Vec::new(),
+            udp_alternate_servers: Vec::new(),
+            tcp_alternate_servers: Vec::new(),
+            aux_servers: Vec::new(),
+            udp_self_balance: false,
             rfc5766_channel_numbers: true,
             drop_invalid_packets: true,
             drop_invalid_packets_log: false,

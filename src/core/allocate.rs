@@ -23,6 +23,18 @@ impl Server {
     }
 
     pub(crate) fn allocate(&mut self, now: Now, msg: &Message, reply: Reply, relays: &mut dyn RelayProvider, out: &mut Outputs) {
+        // coturn: an existing allocation with another transaction is 437 even
+        // when redirecting; otherwise the redirect comes before authentication.
+        if let Dest::Client { transport, local, to } = reply.dest {
+            let other_tid = self
+                .by_client
+                .get(&(transport, to, local))
+                .and_then(|&s| self.allocs.get(s))
+                .is_some_and(|a| a.allocate_tid != reply.tid);
+            if !other_tid && !self.cfg.alternates.is_empty() && self.try_redirect(reply, out) {
+                return;
+            }
+        }
         let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
         let key = auth.key;
         let k = key.as_ref().map(|k| &k[..]);

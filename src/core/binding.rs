@@ -7,23 +7,66 @@ use super::server::{Reply, Server};
 use super::time::Now;
 use crate::stun::{AttrType, Class, ErrorCode, Message, MessageBuilder, MessageType, Method};
 
+/// Size of the PADDING attribute value of a padded answer (coturn: the MTU,
+/// 1500 when unknown).
+const PADDING_LEN: usize = 1500;
+
 impl Server {
+    /// A Binding request. With RFC 5780 on, the answer also says which local
+    /// address answered (RESPONSE-ORIGIN) and which one a client should probe
+    /// next (OTHER-ADDRESS), and honours CHANGE-REQUEST, RESPONSE-PORT and
+    /// PADDING the way coturn does: the answer leaves from the changed local
+    /// address and/or goes to the requested port of the client's IP.
+    /// RESPONSE-PORT and PADDING can make the server send 1.5 KB to another
+    /// port of a (possibly spoofed) source IP for a 20-byte request, which is
+    /// one reason RFC 5780 stays off unless asked for (coturn >= 4.7 too).
     pub(crate) fn binding(&mut self, now: Now, msg: &Message, reply: Reply, out: &mut Outputs) {
         if self.cfg.no_stun {
             return;
         }
-        // Without RFC 5780 the NAT-discovery attributes are not understood: 420,
-        // as coturn answers.
-        let unsupported: Vec<u16> = [AttrType::CHANGE_REQUEST, AttrType::RESPONSE_PORT]
-            .into_iter()
-            .filter(|&t| msg.get(t).is_some())
-            .collect();
-        if !unsupported.is_empty() {
-            self.error(out, reply, ErrorCode::UNKNOWN_ATTRIBUTE, None, |b| {
-                b.add_unknown_attributes(&unsupported);
-            });
-            return;
+        let Dest::Client { transport, local, to: client } = reply.dest else { return };
+        let rfc5780 = self.cfg.rfc5780.is_some();
+        let bad = |s: &Self, out: &mut Outputs| s.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
+
+        // An all-zero CHANGE-REQUEST is accepted by every server (some STUN
+        // clients always send one); only real change flags need RFC 5780.
+        let (change_ip, change_port) = match msg.change_request() {
+            None => (false, false),
+            Some(Ok(flags)) => flags,
+            Some(Err(_)) => return bad(self, out),
+        };
+        if change_ip || change_port {
+            if !rfc5780 {
+                self.error(out, reply, ErrorCode::UNKNOWN_ATTRIBUTE, None, |b| {
+                    b.add_unknown_attributes(&[AttrType::CHANGE_REQUEST]);
+                });
+                return;
+            }
+            // A stream cannot answer from another address.
+            if transport != Transport::Udp {
+                return bad(self, out);
+            }
         }
+        let padding = msg.get(AttrType::PADDING).is_some();
+        let response_port = match msg.get(AttrType::RESPONSE_PORT) {
+            None => None,
+            Some(v) => match v {
+                [hi, lo, ..] => Some(u16::from_be_bytes([*hi, *lo])),
+                _ => return bad(self, out),
+            },
+        };
+        // coturn: PADDING and RESPONSE-PORT exclude each other; PADDING only
+        // makes sense on datagrams, RESPONSE-PORT only on plain UDP.
+        if padding && response_port.is_some() {
+            return bad(self, out);
+        }
+        if padding && !matches!(transport, Transport::Udp | Transport::Dtls) {
+            return bad(self, out);
+        }
+        if response_port.is_some() && transport != Transport::Udp {
+            return bad(self, out);
+        }
+
         let key = if self.cfg.secure_stun {
             match self.authenticate(now, msg, reply, out) {
                 Some(auth) => auth.key,
@@ -32,12 +75,37 @@ impl Server {
         } else {
             None
         };
-        let Dest::Client { to: client, .. } = reply.dest else { return };
+
+        let other = self.cfg.rfc5780.as_ref().and_then(|m| m.get(&local).copied());
+        let mut answer = reply;
+        let mut origin = local;
+        if let Some(other) = other {
+            if change_ip {
+                let port = if change_port { other.port() } else { local.port() };
+                origin = SocketAddr::new(other.ip(), port);
+            } else if change_port {
+                origin.set_port(other.port());
+            }
+            let mut to = client;
+            if let Some(p) = response_port {
+                to.set_port(p);
+            }
+            answer.dest = Dest::Client { transport, local: origin, to };
+        }
         let backward = self.cfg.stun_backward_compatibility;
-        self.success(out, reply, key.as_ref().map(|k| &k[..]), |b| {
+        self.success(out, answer, key.as_ref().map(|k| &k[..]), |b| {
             b.add_xor_address(AttrType::XOR_MAPPED_ADDRESS, client);
             if backward {
                 b.add_address(AttrType::MAPPED_ADDRESS, client);
+            }
+            if let Some(other) = other {
+                b.add_address(AttrType::RESPONSE_ORIGIN, origin);
+                b.add_address(AttrType::OTHER_ADDRESS, other);
+                if padding {
+                    // coturn pads to the path MTU it assumes (1500) so the
+                    // client learns whether large datagrams get through.
+                    b.add_raw(AttrType::PADDING, &[0u8; PADDING_LEN]);
+                }
             }
         });
     }
@@ -59,7 +127,10 @@ impl Server {
         );
         b.add_address(AttrType::MAPPED_ADDRESS, from);
         b.add_address(AttrType::SOURCE_ADDRESS, local);
-        b.add_address(AttrType::CHANGED_ADDRESS, local);
+        // With RFC 5780 the other address is real; without it coturn names
+        // the local address, which tells a classic client "no change possible".
+        let changed = self.cfg.rfc5780.as_ref().and_then(|m| m.get(&local).copied()).unwrap_or(local);
+        b.add_address(AttrType::CHANGED_ADDRESS, changed);
         let range = b.finish();
         out.push(Dest::Client { transport, local, to: from }, range);
     }

@@ -2,12 +2,10 @@
 //! shared secrets (`--static-auth-secret`), and which key(s) may have signed a
 //! request. Database lookups come later through the same [`KeyLookup`] answer.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use md5::{Digest, Md5};
 use sha1::Sha1;
 
 /// The credential mechanism in force.
@@ -130,24 +128,10 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
-/// The RFC 5389 long-term key MD5(username ":" realm ":" password), each part
-/// SASLprep'd first so that equivalent Unicode spellings give the same key. A
-/// string SASLprep rejects (e.g. one with prohibited characters) is used as is:
-/// refusing would lock out an operator's existing user, and the client side
-/// (which prepares the same way or not at all) decides whether it matches.
-pub fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
-    let mut h = Md5::new();
-    h.update(prep(username).as_bytes());
-    h.update(b":");
-    h.update(prep(realm).as_bytes());
-    h.update(b":");
-    h.update(prep(password).as_bytes());
-    h.finalize().into()
-}
-
-fn prep(s: &str) -> Cow<'_, str> {
-    stringprep::saslprep(s).unwrap_or(Cow::Borrowed(s))
-}
+/// The RFC 5389 long-term key MD5(username ":" realm ":" password) with each
+/// part SASLprep'd (falling back to the raw string): the codec's derivation,
+/// re-exported here because credentials are where callers look for it.
+pub use crate::stun::integrity::long_term_key;
 
 /// The expiry (unix seconds) of a REST API username: `<expiry>`,
 /// `<expiry><sep><user>`, or `<user><sep><expiry>`. When the part before the
@@ -255,9 +239,9 @@ mod tests {
         );
         // Prohibited character (U+0007): used raw rather than rejected.
         let raw = {
-            let mut h = Md5::new();
-            h.update(b"u:r:\x07");
-            let k: [u8; 16] = h.finalize().into();
+            let mut h = <md5::Md5 as md5::Digest>::new();
+            md5::Digest::update(&mut h, b"u:r:\x07");
+            let k: [u8; 16] = md5::Digest::finalize(h).into();
             k
         };
         assert_eq!(long_term_key("u", "r", "\u{0007}"), raw);

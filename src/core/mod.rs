@@ -17,9 +17,11 @@ mod allocate;
 mod binding;
 mod data;
 mod permission;
+pub mod redirect;
 
 pub use output::{Dest, Outputs, RelayId, Transmit, Transport};
 pub use provider::{Family, PortRequest, RelayBinding, RelayError, RelayProvider, RelayRequest};
+pub use redirect::AlternateServers;
 pub use server::{CoreConfig, Server, ServerStats};
 pub use time::Now;
 

@@ -25,6 +25,7 @@ use super::output::{Dest, Outputs, RelayId, Transport};
 use super::peer_policy::PeerPolicy;
 use super::provider::{Family, RelayProvider};
 use super::quota::Quotas;
+use super::redirect::AlternateServers;
 use super::time::Now;
 use super::timers::Timers;
 use crate::config::AddressFamilyDefault;
@@ -65,6 +66,14 @@ pub struct CoreConfig {
     /// `--multiplex-peer-max-peers`: peer endpoints one allocation may hold on a
     /// shared relay socket.
     pub multiplex_max_peers: usize,
+    /// RFC 5780 (`--rfc5780` with two listening IPs of a family): each
+    /// listener address mapped to its OTHER-ADDRESS (the next listening IP of
+    /// the family, on the other port of the primary/alternate pair). `None`:
+    /// RFC 5780 is off and CHANGE-REQUEST gets 420. A listener missing from
+    /// the map (an aux server) answers plain Binding.
+    pub rfc5780: Option<HashMap<SocketAddr, SocketAddr>>,
+    /// Where to send Allocate requests instead (300 Try Alternate).
+    pub alternates: AlternateServers,
 }
 
 impl CoreConfig {
@@ -91,6 +100,8 @@ impl CoreConfig {
             verbose: false,
             quotas: Arc::new(Quotas::default()),
             multiplex_max_peers: 256,
+            rfc5780: None,
+            alternates: AlternateServers::default(),
         }
     }
 }
@@ -139,6 +150,8 @@ pub struct Server {
     /// a peer's first datagram (an ICE check) finds its allocation.
     pub(crate) perm_owners: HashMap<(RelayId, IpAddr), Vec<usize>>,
     pub(crate) timers: Timers,
+    /// Round-robin position in the alternate-server list (per thread, as coturn).
+    pub(crate) alt_counter: usize,
     pub stats: ServerStats,
 }
 
@@ -154,6 +167,7 @@ impl Server {
             by_peer: HashMap::new(),
             perm_owners: HashMap::new(),
             timers: Timers::default(),
+            alt_counter: 0,
             stats: ServerStats::default(),
         }
     }

@@ -644,3 +644,18 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
     assert!(out.success(), "openssl req failed: {}", out.describe());
     (cert, key)
 }
+
+/// A UDP echo peer on 127.0.0.1 in a thread of its own (it ends 30 s after
+/// the last datagram).
+pub fn echo_peer() -> SocketAddr {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind echo peer");
+    let addr = s.local_addr().expect("echo peer address");
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = s.recv_from(&mut buf) {
+            let _ = s.send_to(&buf[..n], from);
+        }
+    });
+    addr
+}

@@ -4,6 +4,7 @@
 
 mod fuzz;
 mod multiplex;
+mod rfc5780;
 mod util;
 
 use util::*;

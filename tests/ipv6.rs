@@ -200,17 +200,6 @@ fn dual_allocation_without_ipv6_relay_still_relays_ipv4() {
 }
 
 #[test]
-fn dual_allocation_on_multiplexed_relays() {
-    // `--multiplex-peer`: one shared relay socket per relay address and thread.
-    let server = TestServer::start_with(ServerOptions::default().flags(FLAGS).newer_flag("--multiplex-peer"));
-    let _peer = start_peer(&server);
-    let out = run_case(&server, &["-Z", "-e", "::1"], "127.0.0.1", 10);
-    assert_eq!(relay_families(&out), (true, true), "{}", out.describe());
-    let out = run_case(&server, &["-Z", "-e", "127.0.0.1"], "::1", 10);
-    assert!(relay_families(&out).0, "{}", out.describe());
-}
-
-#[test]
 fn ipv6_relay_without_ipv6_relay_address_is_440() {
     // Only the harness's IPv4 relay address: REQUESTED-ADDRESS-FAMILY IPv6 gets 440.
     let server = TestServer::start(&[

@@ -538,3 +538,29 @@ fn tos_marks_are_relayed_both_ways() {
     let (_, tos, _) = recv_one(&c.sock, &mut stats);
     assert_eq!(tos, Some(0));
 }
+
+/// A second server on the same port must not silently join the first one's
+/// SO_REUSEPORT group: it refuses to start.
+#[test]
+fn a_second_server_on_the_same_port_refuses_to_start() {
+    let s = lt_server(&[]);
+    let bin = common::server_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&bin)
+        .args([
+            "-n",
+            "--listening-ip=127.0.0.1",
+            &format!("--listening-port={}", s.port()),
+            "--relay-ip=127.0.0.1",
+            "--log-file=stdout",
+            &format!("--pidfile={}", dir.path().join("pid").display()),
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Cannot bind"), "{text}");
+    // The first server is unaffected.
+    let mut c = Client::new(s.addr());
+    c.allocate();
+}

@@ -106,6 +106,12 @@ pub fn start(
 ) -> anyhow::Result<Running> {
     let pools = plan.relay_ips.iter().map(|&ip| Arc::new(PortPool::new(ip, plan.min_port, plan.max_port))).collect();
     let addressing = Arc::new(RelayAddressing::new(pools, plan.external.clone(), plan.sock_buf_size));
+    for &addr in &plan.udp_listeners {
+        sockets::ensure_free(addr, false).with_context(|| format!("Cannot bind UDP listener socket to addr {addr}"))?;
+    }
+    for &addr in plan.tcp_listeners.iter().chain(&plan.tls_listeners).chain(&plan.proxy_listeners) {
+        sockets::ensure_free(addr, true).with_context(|| format!("Cannot bind TCP listener socket to addr {addr}"))?;
+    }
     let clock = Clock::new();
     let fast = FastPath {
         caps: udp::UdpCaps::new(plan.udp_recvmmsg, plan.udp_gso),

@@ -21,6 +21,23 @@ pub fn udp_listener(addr: SocketAddr, buf_size: usize) -> io::Result<std::net::U
     Ok(sock.into())
 }
 
+/// Fail when another process already listens on `addr`. Our listeners use
+/// SO_REUSEPORT (one socket per thread), which would otherwise let a second
+/// server started by mistake join the same port and silently take half of
+/// the clients; a probe bound without SO_REUSEPORT conflicts with any holder.
+pub fn ensure_free(addr: SocketAddr, tcp: bool) -> io::Result<()> {
+    let (ty, proto) = if tcp { (Type::STREAM, Protocol::TCP) } else { (Type::DGRAM, Protocol::UDP) };
+    let sock = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    if tcp {
+        // A port in TIME_WAIT from our own previous run is not a holder.
+        sock.set_reuse_address(true)?;
+    }
+    sock.bind(&addr.into())
+}
+
 /// A non-blocking TCP listener with SO_REUSEPORT: each relay thread listens on
 /// its own socket and the kernel spreads new connections over them, so a
 /// connection lives on the thread that accepted it.

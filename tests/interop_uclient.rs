@@ -26,41 +26,6 @@ const LT_FLAGS: &[&str] = &[
 
 const UCLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// The final counters uclient prints.
-#[derive(Debug, Default, Clone, Copy)]
-struct UclientStats {
-    send_msgs: u64,
-    recv_msgs: u64,
-    lost: u64,
-    lost_pct: f64,
-}
-
-/// Parses `start_mclient: tot_send_msgs=N, tot_recv_msgs=M` (the final line,
-/// not the per-second `msz=` progress lines) and `Total lost packets K (x%)`.
-fn parse_uclient(output: &str) -> Option<UclientStats> {
-    let mut stats = UclientStats::default();
-    let mut have_totals = false;
-    let mut have_lost = false;
-    for line in output.lines() {
-        if let Some(i) = line.find("start_mclient: tot_send_msgs=") {
-            let rest = &line[i + "start_mclient: tot_send_msgs=".len()..];
-            let (send, rest) = rest.split_once(',')?;
-            let recv = rest.trim().strip_prefix("tot_recv_msgs=")?;
-            stats.send_msgs = send.trim().parse().ok()?;
-            stats.recv_msgs = recv.trim().parse().ok()?;
-            have_totals = true;
-        } else if let Some(i) = line.find("Total lost packets ") {
-            let rest = &line[i + "Total lost packets ".len()..];
-            let (k, rest) = rest.split_once(' ')?;
-            stats.lost = k.parse().ok()?;
-            let pct = rest.trim_start_matches('(').split('%').next()?;
-            stats.lost_pct = pct.parse().ok()?;
-            have_lost = true;
-        }
-    }
-    (have_totals && have_lost).then_some(stats)
-}
-
 /// Starts `turnutils_peer` on the server's peer port and waits until it echoes.
 fn start_peer(server: &TestServer) -> Background {
     let bin = require_tool("turnutils_peer");

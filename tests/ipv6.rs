@@ -14,8 +14,8 @@
 mod common;
 
 use common::*;
-use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 const FLAGS: &[&str] = &[
     "--listening-ip=::1",
@@ -27,55 +27,6 @@ const FLAGS: &[&str] = &[
 ];
 
 const UCLIENT_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The final counters uclient prints.
-#[derive(Debug, Default, Clone, Copy)]
-struct UclientStats {
-    send_msgs: u64,
-    recv_msgs: u64,
-    lost: u64,
-}
-
-/// Parses `start_mclient: tot_send_msgs=N, tot_recv_msgs=M` and
-/// `Total lost packets K (x%)`.
-fn parse_uclient(output: &str) -> Option<UclientStats> {
-    let mut stats = UclientStats::default();
-    let (mut have_totals, mut have_lost) = (false, false);
-    for line in output.lines() {
-        if let Some(i) = line.find("start_mclient: tot_send_msgs=") {
-            let rest = &line[i + "start_mclient: tot_send_msgs=".len()..];
-            let (send, rest) = rest.split_once(',')?;
-            let recv = rest.trim().strip_prefix("tot_recv_msgs=")?;
-            stats.send_msgs = send.trim().parse().ok()?;
-            stats.recv_msgs = recv.trim().parse().ok()?;
-            have_totals = true;
-        } else if let Some(i) = line.find("Total lost packets ") {
-            let rest = &line[i + "Total lost packets ".len()..];
-            stats.lost = rest.split(' ').next()?.parse().ok()?;
-            have_lost = true;
-        }
-    }
-    (have_totals && have_lost).then_some(stats)
-}
-
-/// Waits until a UDP echo service at `addr` echoes a datagram.
-fn wait_echo(addr: SocketAddr, timeout: Duration) -> bool {
-    let bind = if addr.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
-    let Ok(sock) = UdpSocket::bind(bind) else { return false };
-    let deadline = Instant::now() + timeout;
-    let mut buf = [0u8; 256];
-    let probe = b"turnserver-rs ipv6 echo probe";
-    while Instant::now() < deadline {
-        let _ = sock.send_to(probe, addr);
-        let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
-        if let Ok((n, from)) = sock.recv_from(&mut buf) {
-            if from == addr && &buf[..n] == probe {
-                return true;
-            }
-        }
-    }
-    false
-}
 
 /// `turnutils_peer` echoing on 127.0.0.1 and ::1 at the block's peer port.
 fn start_peer(server: &TestServer) -> Background {

@@ -610,8 +610,13 @@ impl Drop for Background {
 
 /// Waits until a UDP echo service on 127.0.0.1:`port` echoes a datagram.
 pub fn wait_udp_echo(port: u16, timeout: Duration) -> bool {
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind probe socket");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_echo(SocketAddr::from(([127, 0, 0, 1], port)), timeout)
+}
+
+/// Waits until a UDP echo service at `addr` (IPv4 or IPv6 loopback) echoes a datagram.
+pub fn wait_echo(addr: SocketAddr, timeout: Duration) -> bool {
+    let bind = if addr.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
+    let Ok(sock) = UdpSocket::bind(bind) else { return false };
     let deadline = Instant::now() + timeout;
     let mut buf = [0u8; 256];
     let probe = b"turnserver-rs echo probe";
@@ -625,6 +630,41 @@ pub fn wait_udp_echo(port: u16, timeout: Duration) -> bool {
         }
     }
     false
+}
+
+/// The final counters uclient prints.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UclientStats {
+    pub send_msgs: u64,
+    pub recv_msgs: u64,
+    pub lost: u64,
+    pub lost_pct: f64,
+}
+
+/// Parses `start_mclient: tot_send_msgs=N, tot_recv_msgs=M` (the final line,
+/// not the per-second `msz=` progress lines) and `Total lost packets K (x%)`.
+pub fn parse_uclient(output: &str) -> Option<UclientStats> {
+    let mut stats = UclientStats::default();
+    let mut have_totals = false;
+    let mut have_lost = false;
+    for line in output.lines() {
+        if let Some(i) = line.find("start_mclient: tot_send_msgs=") {
+            let rest = &line[i + "start_mclient: tot_send_msgs=".len()..];
+            let (send, rest) = rest.split_once(',')?;
+            let recv = rest.trim().strip_prefix("tot_recv_msgs=")?;
+            stats.send_msgs = send.trim().parse().ok()?;
+            stats.recv_msgs = recv.trim().parse().ok()?;
+            have_totals = true;
+        } else if let Some(i) = line.find("Total lost packets ") {
+            let rest = &line[i + "Total lost packets ".len()..];
+            let (k, rest) = rest.split_once(' ')?;
+            stats.lost = k.parse().ok()?;
+            let pct = rest.trim_start_matches('(').split('%').next()?;
+            stats.lost_pct = pct.parse().ok()?;
+            have_lost = true;
+        }
+    }
+    (have_totals && have_lost).then_some(stats)
 }
 
 /// A self-signed RSA certificate and key for `localhost` in `dir`, made with

@@ -270,6 +270,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
         }
     }
     tracing::info!("Default realm: {}", cfg.realm);
+    sockets::set_devices(cfg.listening_device.clone(), cfg.relay_device.clone());
     let tls = tls_setup(cfg)?;
     let dtls = dtls_setup(cfg)?;
     let locals = sockets::local_addresses();

@@ -564,3 +564,28 @@ fn a_second_server_on_the_same_port_refuses_to_start() {
     let mut c = Client::new(s.addr());
     c.allocate();
 }
+
+/// `--listening-device` / `--relay-device` (SO_BINDTODEVICE): bound to `lo`
+/// everything works; an unknown device is reported once and the server still
+/// serves (as coturn carries on).
+#[test]
+fn listening_and_relay_devices() {
+    for (dev, warned) in [("lo", false), ("nosuchdev0", true)] {
+        let s = lt_server(&[&format!("--listening-device={dev}"), &format!("--relay-device={dev}")]);
+        let peer = common::echo_peer();
+        let mut c = Client::new(s.addr());
+        c.allocate();
+        let a = c.request(Method::CHANNEL_BIND, |b| {
+            b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
+            b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
+        });
+        assert_eq!(code(&a), 0);
+        let mut f = Vec::new();
+        ChannelData::encode(0x4000, b"dev", false, &mut f);
+        c.sock.send_to(&f, s.addr()).unwrap();
+        assert_eq!(ChannelData::parse(&c.recv()).unwrap().data, b"dev");
+        let log = s.log();
+        assert_eq!(log.matches("Cannot bind socket to device").count(), usize::from(warned), "{dev}: {log}");
+        assert!(!log.contains("--listening-device is not supported"), "{log}");
+    }
+}

@@ -240,6 +240,8 @@ impl Builder {
             "tlsv1" => cfg.tlsv1 = parse_bool(value)?,
             "tlsv1_1" => cfg.tlsv1_1 = parse_bool(value)?,
             "no-tlsv1_2" => cfg.no_tlsv1_2 = parse_bool(value)?,
+            "listening-device" => cfg.listening_device = (!v.is_empty()).then(|| v.to_string()),
+            "relay-device" => cfg.relay_device = (!v.is_empty()).then(|| v.to_string()),
             "tcp-proxy-port" => {
                 let p = port(name, v)?;
                 cfg.tcp_proxy_port = (p != 0).then_some(p);

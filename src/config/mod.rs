@@ -107,6 +107,10 @@ pub struct Config {
     pub tlsv1: bool,
     pub tlsv1_1: bool,
     pub no_tlsv1_2: bool,
+    /// `--listening-device` / `--relay-device`: SO_BINDTODEVICE for listener /
+    /// relay sockets (Linux, root).
+    pub listening_device: Option<String>,
+    pub relay_device: Option<String>,
     /// `--tcp-proxy-port`: extra TCP port whose connections start with an
     /// HAProxy PROXY protocol header naming the client.
     pub tcp_proxy_port: Option<u16>,
@@ -380,6 +384,8 @@ impl Default for Config {
             tlsv1: false,
             tlsv1_1: false,
             no_tlsv1_2: false,
+            listening_device: None,
+            relay_device: None,
             tcp_proxy_port: None,
             udp_coalesce_us: DEFAULT_UDP_COALESCE_US,
             lt_cred_mech: false,

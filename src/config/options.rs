@@ -152,7 +152,7 @@ const fn k_row() -> OptSpec {
 /// command-line-only `-c`, `-n`, `-h` and `--version`.
 pub static OPTIONS: &[OptSpec] = &[
     // ---- listeners, ports, transports ----
-    o("listening-device", Some('d'), R, false, U, "<device>", "Bind the listener sockets to this network interface (Linux, needs root)."),
+    o("listening-device", Some('d'), R, false, Y, "<device>", "Bind the listener sockets to this network interface (Linux, needs root)."),
     o("listening-port", Some('p'), R, false, Y, "<port>", "UDP and TCP listener port for STUN/TURN. Default 3478."),
     o("tls-listening-port", None, R, false, Y, "<port>", "TLS (and DTLS) listener port; plain TCP/UDP is accepted there too. Default 5349."),
     o("alt-listening-port", None, R, false, Y, "<port>", "Alternate listener port for RFC 5780 CHANGE-REQUEST. Default 0 = listening port + 1."),
@@ -161,7 +161,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("listening-ip", Some('L'), R, true, Y, "<ip>", "Listener address; repeat for several. Default: every local IPv4 and IPv6 address."),
     o("aux-server", None, R, true, Y, "<ip:port>", "Extra listener endpoint (ip:port or [ipv6]:port) without RFC 5780 support; repeatable."),
     o("udp-self-balance", None, B, false, Y, "", "Spread UDP Allocate requests over the aux servers with 300 ALTERNATE-SERVER."),
-    o("relay-device", Some('i'), R, false, U, "<device>", "Bind the relay sockets to this network interface."),
+    o("relay-device", Some('i'), R, false, Y, "<device>", "Bind the relay sockets to this network interface."),
     o("relay-ip", Some('E'), R, true, Y, "<ip>", "Relay address; repeat for several. Default: the listener addresses, else automatic."),
     o("external-ip", Some('X'), R, true, Y, "<public[/private]>", "Public address behind NAT: `ip` (once) or `public/private` pairs (repeatable)."),
     o("relay-threads", Some('m'), R, false, Y, "<n>", "Number of relay threads. Default: number of CPUs; 0 = a single thread."),

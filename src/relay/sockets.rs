@@ -5,6 +5,41 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+/// `--listening-device` / `--relay-device`: set once at start, before any
+/// socket is made, and applied to every listener / relay socket.
+static DEVICES: OnceLock<(Option<String>, Option<String>)> = OnceLock::new();
+static DEVICE_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Bind listener sockets to `listening` and relay sockets to `relay`
+/// (SO_BINDTODEVICE; Linux, needs CAP_NET_RAW). Call once, before binding.
+pub fn set_devices(listening: Option<String>, relay: Option<String>) {
+    let _ = DEVICES.set((listening, relay));
+}
+
+/// Apply the configured device, if any. A refusal (no privilege, unknown
+/// device) is logged once and the socket stays unbound to a device, as coturn
+/// carries on in that case.
+fn bind_device(sock: &Socket, relay: bool) {
+    let Some((listening, relay_dev)) = DEVICES.get() else { return };
+    let Some(dev) = (if relay { relay_dev } else { listening }) else { return };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(e) = sock.bind_device(Some(dev.as_bytes())) {
+        if !DEVICE_WARNED.swap(true, Ordering::Relaxed) {
+            tracing::warn!("Cannot bind socket to device {dev}: {e}");
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (sock, dev);
+        if !DEVICE_WARNED.swap(true, Ordering::Relaxed) {
+            tracing::warn!("binding sockets to a device is only supported on Linux");
+        }
+    }
+}
+
 /// A non-blocking UDP listener socket with SO_REUSEPORT, so each relay thread
 /// can bind its own socket to the same address and the kernel spreads clients
 /// over them by 4-tuple hash (a client always reaches the same thread).
@@ -16,6 +51,7 @@ pub fn udp_listener(addr: SocketAddr, buf_size: usize) -> io::Result<std::net::U
     sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
     set_buffers(&sock, buf_size);
+    bind_device(&sock, false);
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;
     Ok(sock.into())
@@ -48,6 +84,7 @@ pub fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     }
     sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
+    bind_device(&sock, false);
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;
     sock.listen(1024)?;
@@ -64,6 +101,7 @@ pub fn udp_relay(addr: SocketAddr, buf_size: usize, dont_fragment: bool) -> io::
     if dont_fragment {
         set_dont_fragment(&sock, addr.is_ipv6());
     }
+    bind_device(&sock, true);
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;
     Ok(sock.into())

@@ -280,8 +280,14 @@ impl Server {
         };
         if let Some(Ok(f)) = msg.address_family(AttrType::REQUESTED_ADDRESS_FAMILY) {
             let fam = if f == 1 { Family::V4 } else { Family::V6 };
-            // A dual allocation matches either family.
-            if self.allocs.get(slot).is_some_and(|a| a.relay_for(fam).is_none()) {
+            // A dual allocation matches either family, also when its second
+            // half could not be allocated: the client refreshes what it asked
+            // for (turnutils_uclient -Z names the additional family, and
+            // coturn, which reports a placeholder second relay, accepts it).
+            let mismatch = |a: &super::allocation::Allocation| {
+                a.relay_for(fam).is_none() && a.address_error.is_none_or(|e| e.family != fam)
+            };
+            if self.allocs.get(slot).is_some_and(mismatch) {
                 return self.error(out, reply, ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH, k, |_| {});
             }
         }

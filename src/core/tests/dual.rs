@@ -403,3 +403,22 @@ fn dual_allocation_with_plain_even_port_gets_two_even_ports() {
     assert!(r.iter().all(|a| a.port() % 2 == 0), "{r:?}");
     assert!(h.relays.reservations.is_empty());
 }
+
+#[test]
+fn refresh_naming_the_family_a_dual_request_could_not_get_is_accepted() {
+    let mut h = Harness::new(long_term_config());
+    h.relays.v6 = false;
+    let mut c = TestClient::new("198.51.100.7:40000");
+    let m = c.allocate_msg(|_| {});
+    h.request(&mut c, m);
+    let m = c.allocate_msg(|b| {
+        b.add_raw(AttrType::ADDITIONAL_ADDRESS_FAMILY, &[2, 0, 0, 0]);
+    });
+    assert_eq!(code_of(&h.request(&mut c, m)), 0, "IPv4 half granted, IPv6 half reported");
+    let tid = c.tid();
+    let m = c.build(Method::REFRESH, tid, |b| {
+        b.add_u32(AttrType::LIFETIME, 600);
+        b.add_raw(AttrType::REQUESTED_ADDRESS_FAMILY, &[2, 0, 0, 0]);
+    });
+    assert_eq!(code_of(&h.request(&mut c, m)), 0);
+}

@@ -267,60 +267,6 @@ pub struct RelayThread {
     order: Vec<(Via, Option<std::net::IpAddr>, u8, SocketAddr, u32)>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn coalescer_waits_only_when_it_pays() {
-        let t0 = Instant::now();
-        let ms = |n: u64| t0 + Duration::from_micros(n * 1000);
-        // Quiet: one datagram every 10 ms never waits.
-        let mut c = Coalescer::new(Duration::from_micros(1000));
-        c.last = t0;
-        for i in 1..50 {
-            assert_eq!(c.after_round(1, ms(10 * i)), None);
-        }
-        // Busy trickle: 2 datagrams every 100 us (20 per ms) waits, sized to
-        // the target batch and capped at the maximum.
-        let mut c = Coalescer::new(Duration::from_micros(1000));
-        c.last = t0;
-        let (mut t, mut pending_wait, mut waits) = (t0, Duration::ZERO, Vec::new());
-        for _ in 0..200 {
-            // 20 datagrams per ms arrive; a round reads what came in its gap
-            // (100 us of processing) plus the wait before it.
-            let gap = Duration::from_micros(100) + pending_wait;
-            t += gap;
-            let n = (gap.as_micros() as usize * 20 / 1000).max(1);
-            pending_wait = c.after_round(n, t).unwrap_or(Duration::ZERO);
-            if !pending_wait.is_zero() {
-                waits.push(pending_wait);
-            }
-        }
-        assert!(waits.len() > 80, "only {} waits", waits.len());
-        let w = *waits.last().expect("waits under a busy trickle");
-        assert!(w >= Duration::from_micros(900) && w <= Duration::from_micros(1000), "{w:?}");
-        // A ping-pong client: every wait gathers one datagram, so waits back
-        // off until they are rare.
-        let mut c = Coalescer::new(Duration::from_micros(1000));
-        c.last = t0;
-        let mut t = t0;
-        let mut waits = 0;
-        for _ in 0..2000 {
-            t += Duration::from_micros(80);
-            if let Some(w) = c.after_round(1, t) {
-                waits += 1;
-                t += w;
-            }
-        }
-        assert!(waits < 40, "{waits} fruitless waits");
-        // Full rounds never wait; off never waits.
-        assert_eq!(c.after_round(Coalescer::FULL_ROUND, ms(10)), None);
-        let mut off = Coalescer::new(Duration::ZERO);
-        assert_eq!(off.after_round(2, ms(1)), None);
-    }
-}
-
 impl RelayThread {
     pub fn new(setup: ThreadSetup) -> io::Result<Self> {
         let poll = Poll::new()?;
@@ -420,7 +366,7 @@ impl RelayThread {
             let mut round = 0;
             for &token in &ready {
                 let (read, more) = match token.0 {
-                    t if t < TCP_LISTENER_BASE || t >= RELAY_TOKEN_BASE => self.drain(now, token, &mut batch),
+                    t if !(TCP_LISTENER_BASE..RELAY_TOKEN_BASE).contains(&t) => self.drain(now, token, &mut batch),
                     t if t < CONN_BASE => self.accept(now, t - TCP_LISTENER_BASE),
                     t => self.conn_ready(now, t - CONN_BASE),
                 };
@@ -889,5 +835,59 @@ impl RelayThread {
             tracing::info!("{}", self.stats.send_log_line(i));
         }
         self.stats = UdpStats::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalescer_waits_only_when_it_pays() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_micros(n * 1000);
+        // Quiet: one datagram every 10 ms never waits.
+        let mut c = Coalescer::new(Duration::from_micros(1000));
+        c.last = t0;
+        for i in 1..50 {
+            assert_eq!(c.after_round(1, ms(10 * i)), None);
+        }
+        // Busy trickle: 2 datagrams every 100 us (20 per ms) waits, sized to
+        // the target batch and capped at the maximum.
+        let mut c = Coalescer::new(Duration::from_micros(1000));
+        c.last = t0;
+        let (mut t, mut pending_wait, mut waits) = (t0, Duration::ZERO, Vec::new());
+        for _ in 0..200 {
+            // 20 datagrams per ms arrive; a round reads what came in its gap
+            // (100 us of processing) plus the wait before it.
+            let gap = Duration::from_micros(100) + pending_wait;
+            t += gap;
+            let n = (gap.as_micros() as usize * 20 / 1000).max(1);
+            pending_wait = c.after_round(n, t).unwrap_or(Duration::ZERO);
+            if !pending_wait.is_zero() {
+                waits.push(pending_wait);
+            }
+        }
+        assert!(waits.len() > 80, "only {} waits", waits.len());
+        let w = *waits.last().expect("waits under a busy trickle");
+        assert!(w >= Duration::from_micros(900) && w <= Duration::from_micros(1000), "{w:?}");
+        // A ping-pong client: every wait gathers one datagram, so waits back
+        // off until they are rare.
+        let mut c = Coalescer::new(Duration::from_micros(1000));
+        c.last = t0;
+        let mut t = t0;
+        let mut waits = 0;
+        for _ in 0..2000 {
+            t += Duration::from_micros(80);
+            if let Some(w) = c.after_round(1, t) {
+                waits += 1;
+                t += w;
+            }
+        }
+        assert!(waits < 40, "{waits} fruitless waits");
+        // Full rounds never wait; off never waits.
+        assert_eq!(c.after_round(Coalescer::FULL_ROUND, ms(10)), None);
+        let mut off = Coalescer::new(Duration::ZERO);
+        assert_eq!(off.after_round(2, ms(1)), None);
     }
 }

@@ -288,7 +288,7 @@ impl StreamEncoderQueue {
         self.queue.extend(channel.to_be_bytes());
         self.queue.extend((data.len() as u16).to_be_bytes());
         self.queue.extend(data);
-        self.queue.extend(std::iter::repeat(0u8).take(padded - data.len()));
+        self.queue.extend(std::iter::repeat_n(0u8, padded - data.len()));
         Ok(())
     }
 
@@ -360,7 +360,7 @@ mod tests {
         m.extend_from_slice(&(body as u16).to_be_bytes());
         m.extend_from_slice(&0x2112_A442u32.to_be_bytes());
         m.extend_from_slice(&[7; 12]);
-        m.extend(std::iter::repeat(fill).take(body));
+        m.extend(std::iter::repeat_n(fill, body));
         m
     }
 
@@ -541,7 +541,7 @@ mod tests {
         // reuse the same storage rather than grow.
         let frame = cd(0x4001, &[9; 13]); // 20 bytes
         let mut d = StreamDecoder::new(48);
-        let stream: Vec<u8> = std::iter::repeat(frame).take(100).flatten().collect();
+        let stream: Vec<u8> = std::iter::repeat_n(frame, 100).flatten().collect();
         let mut n = 0;
         for chunk in stream.chunks(11) {
             d.extend(chunk).expect("fits");

@@ -147,12 +147,14 @@ impl Harness {
     }
 
     /// Feed a datagram from a client; return what the server queued.
+    #[allow(clippy::wrong_self_convention)] // reads as "a datagram from a client"
     pub fn from_client(&mut self, from: SocketAddr, data: &[u8]) -> Vec<(Dest, Vec<u8>)> {
         self.out.clear();
         self.server.handle_client_datagram(self.now, self.transport, self.local, from, data, &mut self.relays, &mut self.out);
         self.take()
     }
 
+    #[allow(clippy::wrong_self_convention)]
     pub fn from_peer(&mut self, relay: RelayId, from: SocketAddr, data: &[u8]) -> Vec<(Dest, Vec<u8>)> {
         self.out.clear();
         self.server.handle_peer_datagram(self.now, relay, from, data, &mut self.out);

@@ -537,19 +537,19 @@ fn gso_emsgsize_sends_plain_and_keeps_gso() {
 fn tos_and_ttl_are_reported_per_datagram_on_both_receive_paths() {
     for recvmmsg in [true, false] {
         let (tx, rx, to) = pair();
-        enable_tos_ttl(rx.as_raw_fd(), false).unwrap();
+        enable_tos_ttl(rx.as_raw_fd(), false).expect("loopback socket");
         let caps = UdpCaps::fixed(recvmmsg, true, false);
         let mut stats = UdpStats::default();
         // Expedited Forwarding (DSCP 46) with ECT(0): 0xb8 | 0x02.
-        set_tos(tx.as_raw_fd(), false, 0xba).unwrap();
-        tx.send_to(b"marked", to).unwrap();
-        set_tos(tx.as_raw_fd(), false, 0).unwrap();
-        tx.send_to(b"plain", to).unwrap();
+        set_tos(tx.as_raw_fd(), false, 0xba).expect("loopback socket");
+        tx.send_to(b"marked", to).expect("loopback socket");
+        set_tos(tx.as_raw_fd(), false, 0).expect("loopback socket");
+        tx.send_to(b"plain", to).expect("loopback socket");
         let mut batch = RecvBatch::new(2048);
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut got = Vec::new();
         while got.len() < 2 && Instant::now() < deadline {
-            let n = batch.recv(rx.as_raw_fd(), &caps, &mut stats).unwrap();
+            let n = batch.recv(rx.as_raw_fd(), &caps, &mut stats).expect("loopback socket");
             got.extend(batch.iter().take(n).map(|r| (r.data.to_vec(), r.tos, r.ttl)));
         }
         assert_eq!(got.len(), 2, "recvmmsg={recvmmsg}");

@@ -84,6 +84,15 @@ impl Client {
         self.transact(&m)
     }
 
+    /// ChannelBind `channel` to `peer`; the answer's error code (0 = success).
+    fn bind_channel(&mut self, channel: u16, peer: SocketAddr) -> u16 {
+        let a = self.request(Method::CHANNEL_BIND, |b| {
+            b.add_u32(AttrType::CHANNEL_NUMBER, u32::from(channel) << 16);
+            b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
+        });
+        code(&a)
+    }
+
     fn allocate(&mut self) -> SocketAddr {
         let a = self.request(Method::ALLOCATE, |b| {
             b.add_raw(AttrType::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
@@ -166,11 +175,7 @@ fn turn_flow_with_channels_and_indications_through_real_sockets() {
     assert_eq!(m.xor_address(AttrType::XOR_PEER_ADDRESS).unwrap().unwrap(), peer);
 
     // Channel both ways.
-    let a = c.request(Method::CHANNEL_BIND, |b| {
-        b.add_u32(AttrType::CHANNEL_NUMBER, 0x4001 << 16);
-        b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
-    });
-    assert_eq!(code(&a), 0);
+    assert_eq!(c.bind_channel(0x4001, peer), 0);
     for i in 0..50u32 {
         let mut f = Vec::new();
         let payload = format!("frame-{i}");
@@ -231,11 +236,7 @@ fn many_clients_over_several_threads_each_keep_their_session() {
     let mut clients: Vec<Client> = (0..24).map(|_| Client::new(s.addr())).collect();
     for c in clients.iter_mut() {
         c.allocate();
-        let a = c.request(Method::CHANNEL_BIND, |b| {
-            b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
-            b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
-        });
-        assert_eq!(code(&a), 0);
+        assert_eq!(c.bind_channel(0x4000, peer), 0);
     }
     for round in 0..5 {
         for c in clients.iter_mut() {
@@ -350,11 +351,7 @@ fn relay_flow_with_fast_paths_on_and_off() {
         let peer = common::echo_peer();
         let mut c = Client::new(s.addr());
         c.allocate();
-        let a = c.request(Method::CHANNEL_BIND, |b| {
-            b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
-            b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
-        });
-        assert_eq!(code(&a), 0);
+        assert_eq!(c.bind_channel(0x4000, peer), 0);
         // Bursts of equal-sized frames: the echo comes back as a burst to one
         // client, which the server may send as one GSO batch.
         for burst in 0..20u32 {
@@ -395,11 +392,7 @@ fn multiplex_peer_shares_the_thread_relay_socket() {
     }
     for (i, c) in clients.iter_mut().enumerate() {
         let peer = common::echo_peer();
-        let a = c.request(Method::CHANNEL_BIND, |b| {
-            b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
-            b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
-        });
-        assert_eq!(code(&a), 0, "client {i}");
+        assert_eq!(c.bind_channel(0x4000, peer), 0, "client {i}");
     }
     for round in 0..10 {
         for (i, c) in clients.iter_mut().enumerate() {
@@ -465,11 +458,7 @@ fn wildcard_listener_answers_from_the_address_used() {
     assert_eq!(from, target, "the answer must come from the address the client used");
     let peer = common::echo_peer();
     c.allocate();
-    let a = c.request(Method::CHANNEL_BIND, |b| {
-        b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
-        b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
-    });
-    assert_eq!(code(&a), 0);
+    assert_eq!(c.bind_channel(0x4000, peer), 0);
     let mut f = Vec::new();
     ChannelData::encode(0x4000, b"via-wildcard", false, &mut f);
     c.sock.send_to(&f, target).unwrap();
@@ -496,11 +485,7 @@ fn tos_marks_are_relayed_both_ways() {
     let mut c = Client::new(s.addr());
     udp::enable_tos_ttl(c.sock.as_raw_fd(), false).unwrap();
     c.allocate();
-    let a = c.request(Method::CHANNEL_BIND, |b| {
-        b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
-        b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer_addr);
-    });
-    assert_eq!(code(&a), 0);
+    assert_eq!(c.bind_channel(0x4000, peer_addr), 0);
     let caps = udp::UdpCaps::fixed(true, true, false);
     let mut stats = udp::UdpStats::default();
     let recv_one = |sock: &UdpSocket, stats: &mut udp::UdpStats| -> (Vec<u8>, Option<u8>, SocketAddr) {
@@ -575,11 +560,7 @@ fn listening_and_relay_devices() {
         let peer = common::echo_peer();
         let mut c = Client::new(s.addr());
         c.allocate();
-        let a = c.request(Method::CHANNEL_BIND, |b| {
-            b.add_u32(AttrType::CHANNEL_NUMBER, 0x4000 << 16);
-            b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer);
-        });
-        assert_eq!(code(&a), 0);
+        assert_eq!(c.bind_channel(0x4000, peer), 0);
         let mut f = Vec::new();
         ChannelData::encode(0x4000, b"dev", false, &mut f);
         c.sock.send_to(&f, s.addr()).unwrap();

@@ -674,15 +674,7 @@ fn send_plain<S: Sys>(sys: &S, fd: RawFd, d: &[(SocketAddr, &[u8])], src: Option
     if d.len() < MIN_MMSG || !caps.sendmmsg_enabled() {
         return send_each(sys, fd, d, src, stats);
     }
-    let mut ctrl = CmsgBuf::new();
-    let ctrl_len = match src {
-        Some(ip) => {
-            let mut w = CmsgWriter::new(&mut ctrl);
-            w.push_src(ip);
-            w.len
-        }
-        None => 0,
-    };
+    let (mut ctrl, ctrl_len) = src_control(src);
     let mut sent = 0;
     let mut i = 0;
     while i < d.len() {
@@ -744,10 +736,10 @@ fn send_plain<S: Sys>(sys: &S, fd: RawFd, d: &[(SocketAddr, &[u8])], src: Option
     sent
 }
 
-/// One syscall per datagram: `sendto`, or `sendmsg` when a source is set.
-fn send_each<S: Sys>(sys: &S, fd: RawFd, d: &[(SocketAddr, &[u8])], src: Option<IpAddr>, stats: &mut UdpStats) -> usize {
+/// The control message naming the source address `src` (none: empty).
+fn src_control(src: Option<IpAddr>) -> (CmsgBuf, usize) {
     let mut ctrl = CmsgBuf::new();
-    let ctrl_len = match src {
+    let len = match src {
         Some(ip) => {
             let mut w = CmsgWriter::new(&mut ctrl);
             w.push_src(ip);
@@ -755,6 +747,12 @@ fn send_each<S: Sys>(sys: &S, fd: RawFd, d: &[(SocketAddr, &[u8])], src: Option<
         }
         None => 0,
     };
+    (ctrl, len)
+}
+
+/// One syscall per datagram: `sendto`, or `sendmsg` when a source is set.
+fn send_each<S: Sys>(sys: &S, fd: RawFd, d: &[(SocketAddr, &[u8])], src: Option<IpAddr>, stats: &mut UdpStats) -> usize {
+    let (mut ctrl, ctrl_len) = src_control(src);
     let mut sent = 0;
     let mut i = 0;
     while i < d.len() {

@@ -18,6 +18,7 @@ pub mod process;
 pub mod relay;
 pub mod stun;
 pub mod tls;
+pub mod userdb;
 
 /// Version printed by `--version` and used in the SOFTWARE attribute.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

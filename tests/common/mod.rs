@@ -32,6 +32,10 @@
 
 #![allow(dead_code)]
 
+pub mod dbservers;
+pub mod redis_server;
+pub mod userdb_suite;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, UdpSocket};

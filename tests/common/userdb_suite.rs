@@ -1,0 +1,1 @@
+//! The backend-independent cases every user database must pass.

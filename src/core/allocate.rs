@@ -133,7 +133,7 @@ impl Server {
             (None, Some(r)) => PortRequest::Even { reserve_next: r },
             (None, None) => PortRequest::Any,
         };
-        if !self.cfg.quotas.try_acquire(&auth.username) {
+        if !self.cfg.quotas.try_acquire(&auth.realm, &auth.username, self.quota_limits(&auth.realm)) {
             tracing::info!("Allocation quota reached for user <{}>", auth.username);
             return self.error(out, reply, ErrorCode::ALLOCATION_QUOTA_REACHED, k, |_| {});
         }
@@ -156,7 +156,7 @@ impl Server {
             match first {
                 Ok(b) => (b, None, None),
                 Err(code) => {
-                    self.cfg.quotas.release(&auth.username);
+                    self.cfg.quotas.release(&auth.realm, &auth.username);
                     return self.error(out, reply, code, k, |_| {});
                 }
             }
@@ -166,7 +166,7 @@ impl Server {
                 (Ok(b4), Err(e6)) => (b4, None, Some(AddressError { attr: error_attr, family: Family::V6, code: e6 })),
                 (Err(e4), Ok(b6)) => (b6, None, Some(AddressError { attr: error_attr, family: Family::V4, code: e4 })),
                 (Err(e4), Err(_)) => {
-                    self.cfg.quotas.release(&auth.username);
+                    self.cfg.quotas.release(&auth.realm, &auth.username);
                     return self.error(out, reply, e4, k, |_| {});
                 }
             }

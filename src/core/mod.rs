@@ -3,6 +3,8 @@
 //! ([`crate::relay`]) passes the time in and carries the outputs out.
 
 pub mod credentials;
+pub mod dbauth;
+pub mod dynamic;
 pub mod nonce;
 pub mod peer_policy;
 pub mod allocation;

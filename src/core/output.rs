@@ -58,12 +58,17 @@ pub struct Transmit {
 pub struct Outputs {
     pub buf: Vec<u8>,
     pub transmits: Vec<Transmit>,
+    /// Database lookups a request is waiting for (see `core::dbauth`). The
+    /// I/O layer takes them right after the call that queued them, parks that
+    /// request and re-runs it once the answers are provided.
+    pub credential_queries: Vec<super::dbauth::CredentialQuery>,
 }
 
 impl Outputs {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.transmits.clear();
+        self.credential_queries.clear();
     }
 
     pub fn is_empty(&self) -> bool {

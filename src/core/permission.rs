@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use super::allocation::Channel;
 use super::output::{Dest, Outputs};
+use super::peer_policy::Denial;
 use super::server::{Reply, Server};
 use super::time::Now;
 use crate::stun::{AttrType, ErrorCode, Message};
@@ -23,9 +24,21 @@ impl Server {
         if a.relay_for_peer(peer).is_none() {
             return PeerCheck::Reject(ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH);
         }
-        if let Err(denial) = self.cfg.peers.check(peer.ip()) {
+        // The database's ranges for the allocation's realm join the static
+        // lists: an allowed range (static or dynamic) beats every denial
+        // except the fixed ones, as in coturn.
+        let dynamic = self.dynamic_peer_verdict(&a.realm, peer.ip());
+        let static_allowed = self.cfg.peers.allowed.iter().any(|r| r.contains(peer.ip()));
+        let denial = match (self.cfg.peers.check(peer.ip()), dynamic) {
+            (Err(d @ (Denial::Unspecified | Denial::LinkLocalOrPrivateV6)), _) => Some(format!("{d:?}")),
+            (Err(_), Some(Ok(()))) => None,
+            (Err(d), _) => Some(format!("{d:?}")),
+            (Ok(()), Some(Err(range))) if !static_allowed => Some(format!("database range {range:?}")),
+            (Ok(()), _) => None,
+        };
+        if let Some(denial) = denial {
             tracing::info!(
-                "session {:018}: A peer IP {} denied ({denial:?})",
+                "session {:018}: A peer IP {} denied ({denial})",
                 a.session_id,
                 peer.ip()
             );

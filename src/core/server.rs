@@ -19,7 +19,8 @@ use std::sync::Arc;
 use slab::Slab;
 
 use super::allocation::Allocation;
-use super::credentials::{AuthMode, Credentials, KeyLookup};
+use super::credentials::{AuthMode, Credentials};
+use super::dbauth::KeyCheck;
 use super::nonce::{NonceCheck, NonceGen};
 use super::output::{Dest, Outputs, RelayId, Transport};
 use super::peer_policy::PeerPolicy;
@@ -76,6 +77,11 @@ pub struct CoreConfig {
     pub rfc5780: Option<HashMap<SocketAddr, SocketAddr>>,
     /// Where to send Allocate requests instead (300 Try Alternate).
     pub alternates: AlternateServers,
+    /// A user database is configured: unknown users and realm secrets are
+    /// asked for (see `dbauth`).
+    pub userdb: bool,
+    /// The database's dynamic state (peer ranges, origins, realm options).
+    pub dynamic: Option<Arc<super::dynamic::SharedSnapshot>>,
 }
 
 impl CoreConfig {
@@ -105,6 +111,8 @@ impl CoreConfig {
             external_ip: false,
             rfc5780: None,
             alternates: AlternateServers::default(),
+            userdb: false,
+            dynamic: None,
         }
     }
 }
@@ -155,6 +163,8 @@ pub struct Server {
     pub(crate) timers: Timers,
     /// Round-robin position in the alternate-server list (per thread, as coturn).
     pub(crate) alt_counter: usize,
+    /// Database answers recently provided (see `dbauth`).
+    pub(crate) db_answers: super::dbauth::AnswerCache,
     pub stats: ServerStats,
 }
 
@@ -171,6 +181,7 @@ impl Server {
             perm_owners: HashMap::new(),
             timers: Timers::default(),
             alt_counter: 0,
+            db_answers: Default::default(),
             stats: ServerStats::default(),
         }
     }
@@ -351,7 +362,7 @@ impl Server {
         if let Some(s) = a.second {
             relays.release_relay(s.id);
         }
-        self.cfg.quotas.release(&a.username);
+        self.cfg.quotas.release(&a.realm, &a.username);
         self.stats.allocations_deleted += 1;
         let sid = a.session_id;
         let (c, p) = (a.client_usage, a.peer_usage);
@@ -500,8 +511,10 @@ impl Server {
 
     // ----- authentication -----
 
-    /// Check a request's long-term credentials. On failure the answer (400, 401
-    /// or 438) is already queued and `None` returned. Creates no state.
+    /// Check a request's long-term credentials. On failure the answer (400,
+    /// 401, 438, or 500 when the user database failed) is already queued and
+    /// `None` returned; `None` with nothing queued but a credential query in
+    /// `out` means the request waits for the database. Creates no state.
     pub(crate) fn authenticate(&mut self, now: Now, msg: &Message, reply: Reply, out: &mut Outputs) -> Option<AuthInfo> {
         let cfg = Arc::clone(&self.cfg);
         if let AuthMode::NoAuth = cfg.credentials.mode {
@@ -515,8 +528,9 @@ impl Server {
             Dest::Client { to, .. } => to,
             Dest::Peer { to, .. } => to,
         };
+        let expected_realm = if cfg.userdb { self.realm_for(msg) } else { cfg.credentials.realm.clone() };
         if msg.get(AttrType::MESSAGE_INTEGRITY).is_none() {
-            self.challenge(now, client, ErrorCode::UNAUTHORIZED, reply, out);
+            self.challenge(now, client, ErrorCode::UNAUTHORIZED, &expected_realm, reply, out);
             return None;
         }
         let fields = (msg.str_attr(AttrType::USERNAME), msg.str_attr(AttrType::REALM), msg.str_attr(AttrType::NONCE));
@@ -530,33 +544,50 @@ impl Server {
         match cfg.nonce.check(nonce, client, now.unix) {
             NonceCheck::Valid => {}
             NonceCheck::Stale | NonceCheck::Invalid => {
-                self.challenge(now, client, ErrorCode::STALE_NONCE, reply, out);
+                self.challenge(now, client, ErrorCode::STALE_NONCE, &expected_realm, reply, out);
                 return None;
             }
         }
-        match cfg.credentials.lookup(username, realm, now.unix) {
-            KeyLookup::Found(keys) => {
-                if let Some(key) = keys.iter().find(|k| msg.check_integrity(&k[..])) {
-                    return Some(AuthInfo { username: username.to_string(), realm: realm.to_string(), key: Some(*key) });
-                }
-                tracing::info!("check_stun_auth: user <{username}> realm <{realm}>: wrong message integrity");
-            }
-            KeyLookup::Expired => {
-                tracing::info!("check_stun_auth: user <{username}>: REST API credentials expired");
-            }
-            KeyLookup::Unknown => {
-                tracing::error!("check_stun_auth: Cannot find credentials of user <{username}>");
+        if cfg.userdb {
+            if let Some(info) = self.session_key_auth(msg, reply, username, realm) {
+                return Some(info);
             }
         }
-        self.challenge(now, client, ErrorCode::UNAUTHORIZED, reply, out);
+        // With a database the ORIGIN picks the realm; a REALM naming another
+        // one is unknown there (the static lookup refuses it the same way).
+        let check = if cfg.userdb && realm != expected_realm {
+            KeyCheck::Unknown
+        } else {
+            self.check_keys(now, msg, username, realm, out)
+        };
+        match check {
+            KeyCheck::Verified(key) => {
+                return Some(AuthInfo { username: username.to_string(), realm: realm.to_string(), key: Some(key) });
+            }
+            KeyCheck::WrongIntegrity => {
+                tracing::info!("check_stun_auth: user <{username}> realm <{realm}>: wrong message integrity");
+            }
+            KeyCheck::Expired => {
+                tracing::info!("check_stun_auth: user <{username}>: REST API credentials expired");
+            }
+            KeyCheck::Unknown => {
+                tracing::error!("check_stun_auth: Cannot find credentials of user <{username}>");
+            }
+            KeyCheck::Failed => {
+                tracing::error!("check_stun_auth: Cannot get credentials of user <{username}> realm <{realm}>: user database error");
+                self.error(out, reply, ErrorCode::SERVER_ERROR, None, |_| {});
+                return None;
+            }
+            KeyCheck::Pending => return None,
+        }
+        self.challenge(now, client, ErrorCode::UNAUTHORIZED, &expected_realm, reply, out);
         None
     }
 
     /// 401 or 438 with REALM and a fresh NONCE.
-    fn challenge(&mut self, now: Now, client: SocketAddr, code: ErrorCode, reply: Reply, out: &mut Outputs) {
+    fn challenge(&mut self, now: Now, client: SocketAddr, code: ErrorCode, realm: &str, reply: Reply, out: &mut Outputs) {
         self.stats.unauthorized += 1;
         let nonce = self.cfg.nonce.issue(client, now.unix);
-        let realm = self.cfg.credentials.realm.clone();
         self.error(out, reply, code, None, |b| {
             b.add_raw(AttrType::REALM, realm.as_bytes());
             b.add_raw(AttrType::NONCE, nonce.as_bytes());

@@ -17,6 +17,8 @@ use crate::core::{AlternateServers, CoreConfig};
 use crate::logging::{self, LogOptions};
 use crate::relay::{self, sockets, RelayPlan};
 use crate::tls::{ReloadableTls, TlsOptions};
+use crate::userdb::service::{self, DbService, ServiceOptions};
+use crate::userdb::{secret_key, DbSpec};
 use crate::{process, VERSION};
 
 /// Exit code for fatal start-up errors (coturn exits with 1 or -1 for these).
@@ -270,6 +272,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
         }
     }
     tracing::info!("Default realm: {}", cfg.realm);
+    let db = start_userdb(cfg, &mut core)?;
     sockets::set_devices(cfg.listening_device.clone(), cfg.relay_device.clone());
     let tls = tls_setup(cfg)?;
     let dtls = dtls_setup(cfg)?;
@@ -295,7 +298,8 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     // Written before the listeners answer, so a client that got an answer
     // can rely on the pid file.
     let pidfile = process::write_pidfile(cfg.pidfile.as_deref());
-    let running = match relay::start(&plan, Arc::new(core), tls.clone(), dtls).context("Cannot start relay threads") {
+    let db_queue = db.as_ref().map(|d| d.queue());
+    let running = match relay::start_with_db(&plan, Arc::new(core), tls.clone(), dtls, db_queue).context("Cannot start relay threads") {
         Ok(r) => r,
         Err(e) => {
             if let Some(p) = &pidfile {
@@ -310,11 +314,60 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     wait_for_stop(log, cfg, tls.as_deref());
     tracing::info!("Terminating: stopping relay threads");
     running.stop();
+    if let Some(d) = db {
+        d.stop();
+    }
     if let Some(p) = pidfile {
         process::remove_pidfile(&p);
     }
     tracing::info!("turnserver stopped");
     Ok(())
+}
+
+/// The user database the configuration names, with a MySQL password
+/// decrypted when `--secret-key-file` is given.
+pub fn userdb_spec(cfg: &Config) -> anyhow::Result<Option<DbSpec>> {
+    let Some(spec) = cfg.userdb.clone() else { return Ok(None) };
+    let Some(keyfile) = &cfg.secret_key_file else { return Ok(Some(spec)) };
+    match spec {
+        DbSpec::Mysql(conninfo) => {
+            let key = secret_key::read_key(keyfile).map_err(|e| anyhow!("{e}"))?;
+            let plain = secret_key::decrypt_conninfo(&key, &conninfo).map_err(|e| anyhow!("--mysql-userdb password: {e}"))?;
+            Ok(Some(DbSpec::Mysql(plain)))
+        }
+        other => {
+            tracing::warn!("--secret-key-file only applies to --mysql-userdb; ignored");
+            Ok(Some(other))
+        }
+    }
+}
+
+/// Start the user database service when a database is configured and
+/// credentials are checked, and point the core at it. The database hosts are
+/// denied as peers (coturn >= 4.13.1).
+fn start_userdb(cfg: &Config, core: &mut CoreConfig) -> anyhow::Result<Option<DbService>> {
+    let Some(spec) = userdb_spec(cfg)? else { return Ok(None) };
+    for ip in service::db_hosts(&spec) {
+        tracing::info!("Database host {ip} is denied as a peer");
+        core.peers.denied.push(IpRange { start: ip, end: ip });
+    }
+    let kind = service::kind_name(&spec);
+    tracing::info!("{kind} user database: {}", service::display_spec(&spec));
+    if matches!(core.credentials.mode, AuthMode::NoAuth) {
+        tracing::warn!("{kind} user database not used: authentication is off (no -a / --use-auth-secret)");
+        return Ok(None);
+    }
+    let svc = DbService::start(ServiceOptions {
+        spec,
+        no_dynamic_ip_list: cfg.no_dynamic_ip_list,
+        no_dynamic_realms: cfg.no_dynamic_realms,
+        no_auth_pings: cfg.no_auth_pings,
+        reload_interval: service::RELOAD_INTERVAL,
+    })
+    .context("Cannot start the user database service")?;
+    core.userdb = true;
+    core.dynamic = Some(svc.snapshot());
+    Ok(Some(svc))
 }
 
 /// The TLS options of the configuration.

@@ -322,6 +322,17 @@ impl Builder {
                 }
             }
 
+            // ---- user database ----
+            "userdb" | "db" => cfg.userdb = Some(crate::userdb::DbSpec::Sqlite(v.into())),
+            "psql-userdb" | "sql-userdb" => cfg.userdb = Some(crate::userdb::DbSpec::Postgres(v.to_string())),
+            "mysql-userdb" => cfg.userdb = Some(crate::userdb::DbSpec::Mysql(v.to_string())),
+            "redis-userdb" => cfg.userdb = Some(crate::userdb::DbSpec::Redis(v.to_string())),
+            "secret-key-file" => cfg.secret_key_file = (!v.is_empty()).then(|| v.into()),
+            // coturn ignores the values: any occurrence turns them on.
+            "no-auth-pings" => cfg.no_auth_pings = true,
+            "no-dynamic-ip-list" => cfg.no_dynamic_ip_list = true,
+            "no-dynamic-realms" => cfg.no_dynamic_realms = true,
+
             // ---- lifetimes ----
             "max-allocate-lifetime" => cfg.max_allocate_lifetime = number_or(name, value, 3600)?,
             "channel-lifetime" => cfg.channel_lifetime = number_or(name, value, 600)?,

@@ -136,6 +136,17 @@ pub struct Config {
     /// `--stateless-nonce-secret`.
     pub stateless_nonce: bool,
 
+    // --- user database ---
+    /// `--userdb` / `--psql-userdb` / `--mysql-userdb` / `--redis-userdb`
+    /// (the last one given wins, as in coturn). The MySQL string is as given
+    /// (its password still encrypted when `secret_key_file` is set).
+    pub userdb: Option<crate::userdb::DbSpec>,
+    /// `--secret-key-file`: AES key for an encrypted MySQL password.
+    pub secret_key_file: Option<PathBuf>,
+    pub no_dynamic_ip_list: bool,
+    pub no_dynamic_realms: bool,
+    pub no_auth_pings: bool,
+
     // --- lifetimes ---
     pub max_allocate_lifetime: u32,
     pub channel_lifetime: u32,
@@ -388,6 +399,11 @@ impl Default for Config {
             relay_device: None,
             tcp_proxy_port: None,
             udp_coalesce_us: DEFAULT_UDP_COALESCE_US,
+            userdb: None,
+            secret_key_file: None,
+            no_dynamic_ip_list: false,
+            no_dynamic_realms: false,
+            no_auth_pings: false,
             lt_cred_mech: false,
             no_auth: true,
             users: Vec::new(),

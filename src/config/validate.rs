@@ -84,6 +84,16 @@ pub(crate) fn finish(mut b: Builder) -> Result<Config, ConfigError> {
         );
     }
 
+    // coturn does not turn long-term credentials on for a database alone:
+    // without -a (or the REST API options) the server stays anonymous.
+    if b.cfg.userdb.is_some() && !b.use_lt {
+        b.warn(
+            "CONFIG: a user database is configured but neither --lt-cred-mech nor --use-auth-secret is \
+             set: authentication is off and the database is not used for credentials."
+                .to_string(),
+        );
+    }
+
     b.cfg.lt_cred_mech = b.use_lt;
     b.cfg.no_auth = !b.use_lt;
     b.cfg.use_auth_secret = b.use_tltc;

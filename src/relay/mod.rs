@@ -104,6 +104,17 @@ pub fn start(
     tls: Option<Arc<crate::tls::ReloadableTls>>,
     dtls: Option<crate::dtls::DtlsServer>,
 ) -> anyhow::Result<Running> {
+    start_with_db(plan, core, tls, dtls, None)
+}
+
+/// [`start`], with the user database service's queue for every thread.
+pub fn start_with_db(
+    plan: &RelayPlan,
+    core: Arc<CoreConfig>,
+    tls: Option<Arc<crate::tls::ReloadableTls>>,
+    dtls: Option<crate::dtls::DtlsServer>,
+    db: Option<crate::userdb::service::DbQueue>,
+) -> anyhow::Result<Running> {
     let pools = plan.relay_ips.iter().map(|&ip| Arc::new(PortPool::new(ip, plan.min_port, plan.max_port))).collect();
     let addressing = Arc::new(RelayAddressing::new(pools, plan.external.clone(), plan.sock_buf_size));
     for &addr in &plan.udp_listeners {
@@ -155,6 +166,7 @@ pub fn start(
             clock,
             stop: Arc::clone(&stop),
             fast: fast.clone(),
+            db: db.clone(),
         })?;
         prepared.push(t);
     }

@@ -23,6 +23,9 @@ use super::tcp::{Conn, ReadOutcome};
 use super::udp::{self, RecvBatch, UdpCaps, UdpStats};
 use crate::core::{CoreConfig, Dest, Now, Outputs, RelayId, Server, Transport};
 
+/// Requests parked while the user database answers.
+mod db;
+
 /// The waker's token.
 pub const WAKER_TOKEN: Token = Token(usize::MAX - 1);
 /// Tokens: UDP listeners below this, then TCP listeners.
@@ -230,6 +233,8 @@ pub struct ThreadSetup {
     pub clock: Clock,
     pub stop: Arc<AtomicBool>,
     pub fast: FastPath,
+    /// The user database service's queue, when a database is configured.
+    pub db: Option<crate::userdb::service::DbQueue>,
 }
 
 /// A thread prepared but not yet running (so the caller can collect wakers
@@ -265,12 +270,15 @@ pub struct RelayThread {
     /// Flush scratch: (socket, source IP for wildcard listeners, TOS,
     /// destination, transmit index).
     order: Vec<(Via, Option<std::net::IpAddr>, u8, SocketAddr, u32)>,
+    /// Requests waiting for the user database (see `db.rs`).
+    db: Option<db::DbWait>,
 }
 
 impl RelayThread {
     pub fn new(setup: ThreadSetup) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+        let db = setup.db.map(|q| db::DbWait::new(crate::userdb::service::DbClient::new(&q, Arc::clone(&waker))));
         let mut listeners = Vec::new();
         let mut by_local = HashMap::new();
         for (i, std_sock) in setup.listeners.into_iter().enumerate() {
@@ -322,6 +330,7 @@ impl RelayThread {
             dirty: Vec::new(),
             frame: Vec::new(),
             order: Vec::new(),
+            db,
         })
     }
 
@@ -375,6 +384,7 @@ impl RelayThread {
                     self.pending.push(token);
                 }
             }
+            self.db_answers(now);
             self.flush();
             self.server.handle_timeouts(self.clock.now(), &mut self.relays);
             if now.ms >= next_conn_sweep {
@@ -419,6 +429,7 @@ impl RelayThread {
         self.send_dtls_wire(li, local, from, &wire);
         for msg in &app {
             self.server.handle_client_datagram(now, Transport::Dtls, local, from, msg, &mut self.relays, &mut self.out);
+            self.park_if_waiting(now, Transport::Dtls, local, from, msg);
         }
         if let Some(e) = self.dtls_sessions.get_mut(&key) {
             if !e.allocated && !app.is_empty() {
@@ -572,6 +583,7 @@ impl RelayThread {
                     frames += 1;
                     let (transport, local, peer) = (c.transport, c.local, c.peer);
                     self.server.handle_client_datagram(now, transport, local, peer, &self.frame, &mut self.relays, &mut self.out);
+                    self.park_frame_if_waiting(now, transport, local, peer);
                     if let Some(c) = self.conns.get_mut(key) {
                         if !c.allocated && self.server.allocation_on(transport, peer, local).is_some() {
                             c.allocated = true;
@@ -711,6 +723,7 @@ impl RelayThread {
                             continue;
                         }
                         self.server.handle_client_datagram(now, Transport::Udp, local, r.from, r.data, &mut self.relays, &mut self.out);
+                        self.park_if_waiting(now, Transport::Udp, local, r.from, r.data);
                         // Relayed to a peer: carry the client's marks; answers keep the default.
                         for t in &mut self.out.transmits[before..] {
                             if matches!(t.dest, Dest::Peer { .. }) {

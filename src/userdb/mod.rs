@@ -12,6 +12,8 @@
 use std::path::PathBuf;
 
 pub mod redis;
+pub mod secret_key;
+pub mod service;
 pub mod sql;
 
 /// Which database, as the operator named it on the command line.

@@ -111,7 +111,17 @@ fn sqlite_file_created_with_coturns_schema() {
     let theirs = dir.path().join("theirs.db");
     turnadmin(
         dir.path(),
-        &["-a", "-b", &theirs.display().to_string(), "-u", "x", "-r", "y", "-p", "z"],
+        &[
+            "-a",
+            "-b",
+            &theirs.display().to_string(),
+            "-u",
+            "x",
+            "-r",
+            "y",
+            "-p",
+            "z",
+        ],
     );
     assert_eq!(
         schema,
@@ -123,7 +133,11 @@ fn sqlite_file_created_with_coturns_schema() {
         let db = connect(&DbSpec::Sqlite(theirs.clone())).await;
         within("list", 10, db.list_users(None)).await.expect("list");
     });
-    assert_eq!(schema, sqlite_schema(&theirs), "existing file left as it was");
+    assert_eq!(
+        schema,
+        sqlite_schema(&theirs),
+        "existing file left as it was"
+    );
 }
 
 #[test]
@@ -132,16 +146,56 @@ fn sqlite_reads_what_coturn_turnadmin_wrote() {
     let file = dir.path().join("turndb");
     let f = file.display().to_string();
     let d = dir.path();
-    turnadmin(d, &["-a", "-b", &f, "-u", "alice", "-r", "example.org", "-p", "secret"]);
-    turnadmin(d, &["-a", "-b", &f, "-u", "bob", "-r", "other.org", "-p", "pw2"]);
-    turnadmin(d, &["-s", "mysecret", "-b", &f, "-r", "example.org"]);
-    turnadmin(d, &["-O", "-b", &f, "-o", "https://app.example.org", "-r", "example.org"]);
     turnadmin(
         d,
-        &["-g", "-b", &f, "-r", "example.org", "--max-bps", "64000", "--user-quota", "10"],
+        &[
+            "-a",
+            "-b",
+            &f,
+            "-u",
+            "alice",
+            "-r",
+            "example.org",
+            "-p",
+            "secret",
+        ],
+    );
+    turnadmin(
+        d,
+        &["-a", "-b", &f, "-u", "bob", "-r", "other.org", "-p", "pw2"],
+    );
+    turnadmin(d, &["-s", "mysecret", "-b", &f, "-r", "example.org"]);
+    turnadmin(
+        d,
+        &[
+            "-O",
+            "-b",
+            &f,
+            "-o",
+            "https://app.example.org",
+            "-r",
+            "example.org",
+        ],
+    );
+    turnadmin(
+        d,
+        &[
+            "-g",
+            "-b",
+            &f,
+            "-r",
+            "example.org",
+            "--max-bps",
+            "64000",
+            "--user-quota",
+            "10",
+        ],
     );
     turnadmin(d, &["-A", "-b", &f, "-u", "admin", "-p", "adminpw"]);
-    let printed = turnadmin(d, &["-k", "-u", "alice", "-r", "example.org", "-p", "secret"]);
+    let printed = turnadmin(
+        d,
+        &["-k", "-u", "alice", "-r", "example.org", "-p", "secret"],
+    );
     let expected_key = md5_hex("alice:example.org:secret");
     assert!(
         printed.contains(&format!("0x{expected_key}")),
@@ -151,29 +205,42 @@ fn sqlite_reads_what_coturn_turnadmin_wrote() {
     runtime().block_on(async {
         let db = connect(&DbSpec::Sqlite(file.clone())).await;
         assert_eq!(
-            within("key", 10, db.get_user_key("example.org", "alice")).await.expect("key"),
+            within("key", 10, db.get_user_key("example.org", "alice"))
+                .await
+                .expect("key"),
             Some(expected_key.clone()),
             "hmackey written by turnadmin -a"
         );
         assert_eq!(
-            within("key", 10, db.get_user_key("other.org", "bob")).await.expect("key"),
+            within("key", 10, db.get_user_key("other.org", "bob"))
+                .await
+                .expect("key"),
             Some(md5_hex("bob:other.org:pw2"))
         );
         assert_eq!(
-            within("users", 10, db.list_users(None)).await.expect("users"),
+            within("users", 10, db.list_users(None))
+                .await
+                .expect("users"),
             vec![
                 ("alice".to_string(), "example.org".to_string()),
                 ("bob".to_string(), "other.org".to_string())
             ]
         );
         assert_eq!(
-            within("secrets", 10, db.get_secrets("example.org")).await.expect("secrets"),
+            within("secrets", 10, db.get_secrets("example.org"))
+                .await
+                .expect("secrets"),
             vec!["mysecret".to_string()],
             "secret written by turnadmin -s"
         );
         assert_eq!(
-            within("origins", 10, db.list_origins(None)).await.expect("origins"),
-            vec![("https://app.example.org:443".to_string(), "example.org".to_string())],
+            within("origins", 10, db.list_origins(None))
+                .await
+                .expect("origins"),
+            vec![(
+                "https://app.example.org:443".to_string(),
+                "example.org".to_string()
+            )],
             "origin written by turnadmin -O (normalised with the port)"
         );
         assert_eq!(
@@ -206,7 +273,9 @@ fn sqlite_reads_what_coturn_turnadmin_wrote() {
                 && parts[1] == "5"
                 && parts[2].len() == 16
                 && parts[3].len() == 64
-                && parts[2..].iter().all(|p| p.bytes().all(|b| b.is_ascii_hexdigit())),
+                && parts[2..]
+                    .iter()
+                    .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit())),
             "admin password stored as $5$<16 hex>$<64 hex>: {}",
             admin.password
         );
@@ -321,7 +390,10 @@ fn postgres_suite_and_both_connection_string_forms() {
         "coturn",
         "select name||'|'||realm||'|'||trim(hmackey) from turnusers_lt where name='ninefingers'",
     );
-    assert_eq!(rows.trim(), "ninefingers|north.gov|bc807ee29df3c9ffa736523fb2c4e8ee");
+    assert_eq!(
+        rows.trim(),
+        "ninefingers|north.gov|bc807ee29df3c9ffa736523fb2c4e8ee"
+    );
 }
 
 #[test]
@@ -329,7 +401,9 @@ fn postgres_down_gives_backend_error_quickly_and_recovers() {
     let mut pg = PgServer::start();
     runtime().block_on(async {
         let db = connect(&DbSpec::Postgres(pg.conninfo())).await;
-        within("write", 10, db.set_user_key("r", "u", "00ff")).await.expect("write");
+        within("write", 10, db.set_user_key("r", "u", "00ff"))
+            .await
+            .expect("write");
 
         pg.stop();
         let t = Instant::now();
@@ -346,15 +420,22 @@ fn postgres_down_gives_backend_error_quickly_and_recovers() {
         // A handle made while the server is down is still a handle.
         let late = connect(&DbSpec::Postgres(pg.conninfo())).await;
         let r = within("ping while down", 30, late.ping()).await;
-        assert!(matches!(r, Err(DbError::Backend(_))), "ping while down: {r:?}");
+        assert!(
+            matches!(r, Err(DbError::Backend(_))),
+            "ping while down: {r:?}"
+        );
 
         pg.start_again();
         assert_eq!(
-            within("read after restart", 30, db.get_user_key("r", "u")).await.expect("read"),
+            within("read after restart", 30, db.get_user_key("r", "u"))
+                .await
+                .expect("read"),
             Some("00ff".to_string()),
             "the same handle works again once the server is back"
         );
-        within("late handle after restart", 30, late.ping()).await.expect("late ping");
+        within("late handle after restart", 30, late.ping())
+            .await
+            .expect("late ping");
     });
 }
 
@@ -367,7 +448,9 @@ fn mariadb_suite_down_and_back() {
         let db = connect(&DbSpec::Mysql(my.conninfo())).await;
         within("suite", 120, run_suite(&db)).await;
 
-        within("write", 10, db.set_user_key("r", "u", "00ff")).await.expect("write");
+        within("write", 10, db.set_user_key("r", "u", "00ff"))
+            .await
+            .expect("write");
         my.stop();
         let t = Instant::now();
         let r = within("query while down", 30, db.get_user_key("r", "u")).await;
@@ -382,12 +465,17 @@ fn mariadb_suite_down_and_back() {
         );
         my.start_again();
         assert_eq!(
-            within("read after restart", 30, db.get_user_key("r", "u")).await.expect("read"),
+            within("read after restart", 30, db.get_user_key("r", "u"))
+                .await
+                .expect("read"),
             Some("00ff".to_string()),
             "the same handle works again once the server is back"
         );
     });
-    let rows = my.sql(Some("coturn"), "select hmackey from turnusers_lt where name='u'");
+    let rows = my.sql(
+        Some("coturn"),
+        "select hmackey from turnusers_lt where name='u'",
+    );
     assert_eq!(rows.trim(), "00ff");
 }
 

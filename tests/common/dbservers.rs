@@ -36,15 +36,8 @@ fn is_root() -> bool {
 fn command_as(user: &str, program: &Path) -> Command {
     if is_root() {
         let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid",
-            user,
-            "--regid",
-            user,
-            "--init-groups",
-            "--",
-        ])
-        .arg(program);
+        c.args(["--reuid", user, "--regid", user, "--init-groups", "--"])
+            .arg(program);
         c
     } else {
         Command::new(program)
@@ -55,10 +48,19 @@ fn chown_to(user: &str, dir: &Path) {
     if is_root() {
         let out = run_cmd(
             Path::new("chown"),
-            &["-R".to_string(), format!("{user}:{user}"), dir.display().to_string()],
+            &[
+                "-R".to_string(),
+                format!("{user}:{user}"),
+                dir.display().to_string(),
+            ],
             Duration::from_secs(10),
         );
-        assert!(out.success(), "chown {user} {}: {}", dir.display(), out.describe());
+        assert!(
+            out.success(),
+            "chown {user} {}: {}",
+            dir.display(),
+            out.describe()
+        );
     }
 }
 
@@ -324,7 +326,10 @@ impl PgServer {
         wait_ready("postgres", &mut child, &log, || {
             run_cmd(
                 &psql,
-                &["-X", "-At", "-h", &sock, "-p", &port, "-U", "postgres", "-d", "postgres", "-c", "select 1"],
+                &[
+                    "-X", "-At", "-h", &sock, "-p", &port, "-U", "postgres", "-d", "postgres",
+                    "-c", "select 1",
+                ],
                 Duration::from_secs(5),
             )
             .success()

@@ -57,7 +57,10 @@ async fn users(db: &UserDb) {
     // SHA-256 realms store a 64-hex key; it comes back as stored.
     let k3 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     assert_eq!(
-        ok("get_user_key on empty db", db.get_user_key(RA, "alice").await),
+        ok(
+            "get_user_key on empty db",
+            db.get_user_key(RA, "alice").await
+        ),
         None,
         "a fresh database has no user alice"
     );
@@ -89,7 +92,10 @@ async fn users(db: &UserDb) {
         "writing alice in realm b left alice in realm a alone"
     );
     assert_eq!(
-        ok("get unknown realm", db.get_user_key("c.suite.example", "alice").await),
+        ok(
+            "get unknown realm",
+            db.get_user_key("c.suite.example", "alice").await
+        ),
         None,
         "no user in an unknown realm"
     );
@@ -109,7 +115,10 @@ async fn users(db: &UserDb) {
         "realm filter"
     );
     assert_eq!(
-        ok("list_users unknown realm", db.list_users(Some("c.suite.example")).await),
+        ok(
+            "list_users unknown realm",
+            db.list_users(Some("c.suite.example")).await
+        ),
         vec![],
         "realm filter on a realm without users"
     );
@@ -143,7 +152,10 @@ async fn users(db: &UserDb) {
 }
 
 async fn secrets(db: &UserDb) {
-    assert_eq!(ok("get_secrets empty", db.get_secrets(RA).await), Vec::<String>::new());
+    assert_eq!(
+        ok("get_secrets empty", db.get_secrets(RA).await),
+        Vec::<String>::new()
+    );
     ok("add s1", db.add_secret(RA, "s1-secret").await);
     ok("add s2", db.add_secret(RA, "s2-secret").await);
     ok("add s1 again", db.add_secret(RA, "s1-secret").await);
@@ -175,7 +187,10 @@ async fn secrets(db: &UserDb) {
         vec!["s2-secret".to_string()],
         "delete_secret removes one secret"
     );
-    ok("delete s3 from the wrong realm", db.delete_secret(RA, "s3-secret").await);
+    ok(
+        "delete s3 from the wrong realm",
+        db.delete_secret(RA, "s3-secret").await,
+    );
     assert_eq!(
         ok("get_secrets b", db.get_secrets(RB).await),
         vec!["s3-secret".to_string()],
@@ -196,7 +211,10 @@ async fn secrets(db: &UserDb) {
 }
 
 async fn origins(db: &UserDb) {
-    assert_eq!(ok("list_origins empty", db.list_origins(None).await), vec![]);
+    assert_eq!(
+        ok("list_origins empty", db.list_origins(None).await),
+        vec![]
+    );
     let o1 = "https://app.example.org:443";
     let o2 = "http://other.example.org:8080";
     let o3 = "https://b.example.net:443";
@@ -230,12 +248,24 @@ async fn origins(db: &UserDb) {
 
 async fn realm_options(db: &UserDb) {
     assert_eq!(
-        ok("list_realm_options empty", db.list_realm_options(None).await),
+        ok(
+            "list_realm_options empty",
+            db.list_realm_options(None).await
+        ),
         vec![]
     );
-    ok("max-bps a", db.set_realm_option(RA, "max-bps", "64000").await);
-    ok("user-quota a", db.set_realm_option(RA, "user-quota", "10").await);
-    ok("total-quota b", db.set_realm_option(RB, "total-quota", "100").await);
+    ok(
+        "max-bps a",
+        db.set_realm_option(RA, "max-bps", "64000").await,
+    );
+    ok(
+        "user-quota a",
+        db.set_realm_option(RA, "user-quota", "10").await,
+    );
+    ok(
+        "total-quota b",
+        db.set_realm_option(RB, "total-quota", "100").await,
+    );
     assert_eq!(
         ok("list_realm_options", db.list_realm_options(None).await),
         vec![
@@ -246,19 +276,34 @@ async fn realm_options(db: &UserDb) {
         "options ordered by realm, then option name"
     );
     assert_eq!(
-        ok("list_realm_options b", db.list_realm_options(Some(RB)).await),
+        ok(
+            "list_realm_options b",
+            db.list_realm_options(Some(RB)).await
+        ),
         vec![opt(RB, "total-quota", "100")],
         "realm filter"
     );
-    ok("max-bps a again", db.set_realm_option(RA, "max-bps", "128000").await);
+    ok(
+        "max-bps a again",
+        db.set_realm_option(RA, "max-bps", "128000").await,
+    );
     assert_eq!(
-        ok("list_realm_options a", db.list_realm_options(Some(RA)).await),
+        ok(
+            "list_realm_options a",
+            db.list_realm_options(Some(RA)).await
+        ),
         vec![opt(RA, "max-bps", "128000"), opt(RA, "user-quota", "10")],
         "set_realm_option replaces the value"
     );
-    ok("max-bps a = 0", db.set_realm_option(RA, "max-bps", "0").await);
+    ok(
+        "max-bps a = 0",
+        db.set_realm_option(RA, "max-bps", "0").await,
+    );
     assert_eq!(
-        ok("list_realm_options a", db.list_realm_options(Some(RA)).await),
+        ok(
+            "list_realm_options a",
+            db.list_realm_options(Some(RA)).await
+        ),
         vec![opt(RA, "user-quota", "10")],
         "value \"0\" removes the option"
     );
@@ -285,10 +330,22 @@ async fn peer_ranges(db: &UserDb) {
     let r2 = "10.0.0.0-10.0.0.255";
     let r3 = "192.168.0.0-192.168.255.255";
     let r6 = "2001:db8::1-2001:db8::ff";
-    ok("allow r1", db.add_peer_range(PeerList::Allowed, RA, r1).await);
-    ok("allow r2", db.add_peer_range(PeerList::Allowed, RA, r2).await);
-    ok("allow r1 again", db.add_peer_range(PeerList::Allowed, RA, r1).await);
-    ok("allow r6 in b", db.add_peer_range(PeerList::Allowed, RB, r6).await);
+    ok(
+        "allow r1",
+        db.add_peer_range(PeerList::Allowed, RA, r1).await,
+    );
+    ok(
+        "allow r2",
+        db.add_peer_range(PeerList::Allowed, RA, r2).await,
+    );
+    ok(
+        "allow r1 again",
+        db.add_peer_range(PeerList::Allowed, RA, r1).await,
+    );
+    ok(
+        "allow r6 in b",
+        db.add_peer_range(PeerList::Allowed, RB, r6).await,
+    );
     ok("deny r3", db.add_peer_range(PeerList::Denied, RB, r3).await);
     assert_eq!(
         ok("allowed", db.list_peer_ranges(PeerList::Allowed).await),
@@ -300,7 +357,10 @@ async fn peer_ranges(db: &UserDb) {
         vec![range(RB, r3)],
         "the denied list is separate from the allowed list"
     );
-    ok("delete r1", db.delete_peer_range(PeerList::Allowed, RA, r1).await);
+    ok(
+        "delete r1",
+        db.delete_peer_range(PeerList::Allowed, RA, r1).await,
+    );
     ok(
         "delete r3 from the wrong list",
         db.delete_peer_range(PeerList::Allowed, RB, r3).await,
@@ -319,7 +379,10 @@ async fn peer_ranges(db: &UserDb) {
         vec![range(RB, r3)],
         "deleting from the allowed list left the denied list alone"
     );
-    ok("delete r3", db.delete_peer_range(PeerList::Denied, RB, r3).await);
+    ok(
+        "delete r3",
+        db.delete_peer_range(PeerList::Denied, RB, r3).await,
+    );
     assert_eq!(
         ok("denied", db.list_peer_ranges(PeerList::Denied).await),
         vec![],
@@ -333,8 +396,9 @@ async fn admins(db: &UserDb) {
     let root = AdminUser {
         name: "root".into(),
         realm: String::new(),
-        password: "$5$0011223344556677$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-            .into(),
+        password:
+            "$5$0011223344556677$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                .into(),
     };
     let ops = AdminUser {
         name: "ops".into(),
@@ -354,8 +418,9 @@ async fn admins(db: &UserDb) {
         "admins ordered by name"
     );
     let root2 = AdminUser {
-        password: "$5$8899aabbccddeeff$bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-            .into(),
+        password:
+            "$5$8899aabbccddeeff$bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                .into(),
         realm: RB.into(),
         ..root.clone()
     };
@@ -367,7 +432,11 @@ async fn admins(db: &UserDb) {
     );
     ok("delete ops", db.delete_admin_user("ops").await);
     ok("delete ops again", db.delete_admin_user("ops").await);
-    assert_eq!(ok("get ops", db.get_admin_user("ops").await), None, "deleted admin is gone");
+    assert_eq!(
+        ok("get ops", db.get_admin_user("ops").await),
+        None,
+        "deleted admin is gone"
+    );
     assert_eq!(
         ok("list admins", db.list_admin_users().await),
         vec![root2],

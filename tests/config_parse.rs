@@ -243,10 +243,32 @@ fn dtls_switches() {
 }
 
 #[test]
+fn user_database_options() {
+    use turnserver::userdb::DbSpec;
+    let c = run(&["-a", "-r", "r", "--redis-userdb", "ip=1", "--redis-userdb=ip=2"]);
+    assert_eq!(c.userdb, Some(DbSpec::Redis("ip=2".into())));
+    assert!(c.unsupported.is_empty(), "{:?}", c.unsupported);
+    let c = run(&["-a", "-r", "r", "-b", "/tmp/x.db", "--no-dynamic-ip-list", "--no-dynamic-realms=false", "--no-auth-pings"]);
+    assert_eq!(c.userdb, Some(DbSpec::Sqlite("/tmp/x.db".into())));
+    // coturn ignores the values of these switches: any occurrence turns them on.
+    assert!(c.no_dynamic_ip_list && c.no_dynamic_realms && c.no_auth_pings);
+    let c = run(&["-a", "-r", "r", "-e", "host=db dbname=coturn", "--sql-userdb=host=db2"]);
+    assert_eq!(c.userdb, Some(DbSpec::Postgres("host=db2".into())));
+    let c = run(&["-a", "-r", "r", "-M", "host=db password=x", "--secret-key-file=/k"]);
+    assert_eq!(c.userdb, Some(DbSpec::Mysql("host=db password=x".into())));
+    assert_eq!(c.secret_key_file.as_deref(), Some(std::path::Path::new("/k")));
+    assert!(c.lt_cred_mech);
+    // A database alone does not turn authentication on (as coturn); it warns.
+    let c = run(&["-b", "/tmp/x.db"]);
+    assert!(c.no_auth);
+    assert!(c.warnings.iter().any(|w| w.contains("user database is configured")), "{:?}", c.warnings);
+}
+
+#[test]
 fn unsupported_options_are_recorded_once() {
-    let c = run(&["-n", "--redis-userdb", "ip=1", "--redis-userdb=ip=2", "--redis-statsdb=ip=3", "--mobility=false", "-S",
+    let c = run(&["-n", "--mongo-userdb", "ip=1", "--mongo-userdb=ip=2", "--redis-statsdb=ip=3", "--mobility=false", "-S",
         "--total-quota=10", "-A", "ipv6", "--cli", "--cert=/a.pem"]);
-    assert_eq!(c.unsupported, vec!["--redis-userdb", "--redis-statsdb", "--cli"]);
+    assert_eq!(c.unsupported, vec!["--mongo-userdb", "--redis-statsdb", "--cli"]);
     assert_eq!(c.cert.as_deref(), Some(std::path::Path::new("/a.pem")));
     assert!(c.stun_only && c.total_quota == 10);
     assert_eq!(c.allocation_default_address_family, turnserver::config::AddressFamilyDefault::Ipv6);
@@ -254,7 +276,7 @@ fn unsupported_options_are_recorded_once() {
     assert_eq!(c.total_quota, 10);
     assert_eq!(c.allocation_default_address_family, AddressFamilyDefault::Ipv6);
     assert_eq!(
-        c.unsupported_values.iter().filter(|(n, _)| n == "redis-userdb").map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
+        c.unsupported_values.iter().filter(|(n, _)| n == "mongo-userdb").map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
         vec!["ip=1", "ip=2"]
     );
     let c = run(&["-n", "-K", "1"]);

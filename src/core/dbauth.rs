@@ -164,7 +164,7 @@ impl Server {
                 _ => CredentialQuery::UserKey { realm: realm.to_string(), username: username.to_string() },
             },
             AuthMode::RestSecret { separator, .. } => {
-                if !rest_expiry(username, *separator).is_some_and(|e| e >= now.unix) {
+                if rest_expiry(username, *separator).is_none_or(|e| e < now.unix) {
                     return KeyCheck::Expired;
                 }
                 CredentialQuery::RealmSecrets { realm: realm.to_string() }

@@ -181,13 +181,51 @@ pub fn display_spec(spec: &DbSpec) -> String {
         }
         return s.clone();
     }
-    s.split_whitespace()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    mask_keyword_password(s)
+}
+
+/// `key=value ...` with the `password` value replaced by `***`; a quoted
+/// value (libpq: `'...'`, with `\'` escapes) is masked whole.
+fn mask_keyword_password(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s.trim_start();
+    while !rest.is_empty() {
+        let (key, after) = match rest.split_once('=') {
+            Some((k, a)) if !k.contains(char::is_whitespace) => (k.trim(), a.trim_start()),
+            _ => {
+                out.push_str(rest);
+                break;
+            }
+        };
+        // The value: quoted (to the closing quote) or up to whitespace.
+        let end = if let Some(q) = after.strip_prefix('\'') {
+            let mut esc = false;
+            let mut end = after.len();
+            for (i, ch) in q.char_indices() {
+                match ch {
+                    _ if esc => esc = false,
+                    '\\' => esc = true,
+                    '\'' => {
+                        end = i + 2;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            end
+        } else {
+            after.find(char::is_whitespace).unwrap_or(after.len())
+        };
+        let value = if key.eq_ignore_ascii_case("password") { "***" } else { &after[..end] };
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(key);
+        out.push('=');
+        out.push_str(value);
+        rest = after[end..].trim_start();
+    }
+    out
 }
 
 /// Tracks whether the database is reachable, logging changes once.
@@ -419,6 +457,8 @@ mod tests {
     fn passwords_hidden_in_logs() {
         let s = display_spec(&DbSpec::Mysql("host=10.0.0.1 dbname=coturn user=turn password=secret".into()));
         assert_eq!(s, "host=10.0.0.1 dbname=coturn user=turn password=***");
+        let s = display_spec(&DbSpec::Postgres("host=h password='a b\\'c' user=u".into()));
+        assert_eq!(s, "host=h password=*** user=u");
         let s = display_spec(&DbSpec::Postgres("postgresql://turn:secret@db.example:5432/coturn".into()));
         assert_eq!(s, "postgresql://turn:***@db.example:5432/coturn");
     }

@@ -6,6 +6,7 @@ mod dual;
 mod fuzz;
 mod multiplex;
 mod rfc5780;
+mod tcp_relay;
 mod util;
 
 use util::*;

@@ -394,6 +394,14 @@ fn postgres_suite_and_both_connection_string_forms() {
         rows.trim(),
         "ninefingers|north.gov|bc807ee29df3c9ffa736523fb2c4e8ee"
     );
+    // coturn's turnadmin (libpq) takes the same keyword string, quoting and
+    // all, and lists what we wrote.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listed = turnadmin(dir.path(), &["-l", "-e", &pg.conninfo()]);
+    assert!(
+        listed.contains("ninefingers[north.gov]"),
+        "coturn's turnadmin -l -e lists our PostgreSQL user: {listed}"
+    );
 }
 
 #[test]
@@ -477,6 +485,12 @@ fn mariadb_suite_down_and_back() {
         "select hmackey from turnusers_lt where name='u'",
     );
     assert_eq!(rows.trim(), "00ff");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listed = turnadmin(dir.path(), &["-l", "-M", &my.conninfo()]);
+    assert!(
+        listed.contains("u[r]"),
+        "coturn's turnadmin -l -M lists our MySQL user: {listed}"
+    );
 }
 
 // ------------------------------------------------------------------ bad specs

@@ -512,3 +512,75 @@ fn bad_connection_strings_are_bad_spec() {
         }
     });
 }
+
+// ------------------------------------------------------------------ MySQL TLS
+
+/// A CA and a server certificate it signed, written as PEM files.
+fn make_ca_and_server_cert(dir: &Path, name: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA cert");
+    let key = KeyPair::generate().expect("server key");
+    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("server params");
+    let cert = params.signed_by(&key, &ca, &ca_key).expect("server cert");
+    let write = |file: &str, text: String| {
+        let p = dir.join(format!("{name}-{file}"));
+        std::fs::write(&p, text).expect("write PEM");
+        p.display().to_string()
+    };
+    (
+        write("ca.pem", ca.pem()),
+        write("cert.pem", cert.pem()),
+        write("key.pem", key.serialize_pem()),
+    )
+}
+
+#[test]
+fn mariadb_tls_with_ca_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let certs = tempfile::tempdir().expect("temp dir");
+    // mariadbd runs as the mysql user and must read the files.
+    std::fs::set_permissions(certs.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod cert dir");
+    let (ca, cert, key) = make_ca_and_server_cert(certs.path(), "good");
+    let (other_ca, _, _) = make_ca_and_server_cert(certs.path(), "other");
+    let my = MariaDb::start_with(&[
+        format!("--ssl-ca={ca}"),
+        format!("--ssl-cert={cert}"),
+        format!("--ssl-key={key}"),
+    ]);
+    my.sql(
+        None,
+        "CREATE USER 'tlsonly'@'127.0.0.1' IDENTIFIED BY 'tls-pw' REQUIRE SSL; \
+         GRANT ALL ON coturn.* TO 'tlsonly'@'127.0.0.1';",
+    );
+    let base = format!(
+        "host=127.0.0.1 port={} dbname=coturn user=tlsonly password=tls-pw connect_timeout=3",
+        my.port()
+    );
+    runtime().block_on(async {
+        let db = connect(&DbSpec::Mysql(format!("{base} ca={ca}"))).await;
+        within(
+            "write over TLS",
+            20,
+            db.set_user_key("tls.example", "t", "abcd"),
+        )
+        .await
+        .expect("a REQUIRE SSL user works with ca= (TLS, server verified)");
+        assert_eq!(
+            within("read over TLS", 20, db.get_user_key("tls.example", "t"))
+                .await
+                .expect("read"),
+            Some("abcd".to_string())
+        );
+        let wrong = connect(&DbSpec::Mysql(format!("{base} ssl-ca={other_ca}"))).await;
+        let r = within("wrong CA", 30, wrong.ping()).await;
+        assert!(
+            matches!(r, Err(DbError::Backend(_))),
+            "a server certificate from another CA is refused: {r:?}"
+        );
+    });
+}

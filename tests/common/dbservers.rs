@@ -349,6 +349,7 @@ impl Drop for PgServer {
 /// A throwaway MariaDB server (see the module docs).
 pub struct MariaDb {
     dir: tempfile::TempDir,
+    extra_args: Vec<String>,
     port: u16,
     _ports: PortBlock,
     child: Option<Child>,
@@ -361,12 +362,19 @@ impl MariaDb {
     /// mariadb-install-db, start, create [`DB_USER`] / [`DB_NAME`] and load
     /// coturn's schema.
     pub fn start() -> MariaDb {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with extra `mariadbd` options (kept for
+    /// [`start_again`](Self::start_again)), e.g. `--ssl-cert=…`.
+    pub fn start_with(extra_args: &[String]) -> MariaDb {
         let dir = tempfile::Builder::new()
             .prefix("turnserver-my-")
             .tempdir()
             .expect("temp dir");
         let ports = PortBlock::claim();
         let mut db = MariaDb {
+            extra_args: extra_args.to_vec(),
             port: ports.spare_port(0),
             _ports: ports,
             dir,
@@ -480,7 +488,8 @@ impl MariaDb {
                 "--innodb-buffer-pool-size=32M",
                 "--innodb-flush-log-at-trx-commit=0",
                 "--skip-name-resolve",
-            ]);
+            ])
+            .args(&self.extra_args);
         if is_root() {
             cmd.arg("--user=mysql");
         }

@@ -44,6 +44,19 @@ fn command_as(user: &str, program: &Path) -> Command {
     }
 }
 
+/// A temp dir for a server's files. As root the daemon runs as another user
+/// that must be able to reach it, so it goes under /tmp (world-searchable)
+/// whatever TMPDIR says.
+fn server_dir(prefix: &str) -> tempfile::TempDir {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix);
+    if is_root() && Path::new("/tmp").is_dir() {
+        b.tempdir_in("/tmp").expect("temp dir in /tmp")
+    } else {
+        b.tempdir().expect("temp dir")
+    }
+}
+
 fn chown_to(user: &str, dir: &Path) {
     if is_root() {
         let out = run_cmd(
@@ -168,10 +181,7 @@ impl PgServer {
 
     /// initdb, start, create [`DB_USER`] / [`DB_NAME`] and load coturn's schema.
     pub fn start() -> PgServer {
-        let dir = tempfile::Builder::new()
-            .prefix("turnserver-pg-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = server_dir("turnserver-pg-");
         let ports = PortBlock::claim();
         let mut pg = PgServer {
             bin: pg_bin_dir(),
@@ -368,10 +378,7 @@ impl MariaDb {
     /// [`start`](Self::start) with extra `mariadbd` options (kept for
     /// [`start_again`](Self::start_again)), e.g. `--ssl-cert=…`.
     pub fn start_with(extra_args: &[String]) -> MariaDb {
-        let dir = tempfile::Builder::new()
-            .prefix("turnserver-my-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = server_dir("turnserver-my-");
         let ports = PortBlock::claim();
         let mut db = MariaDb {
             extra_args: extra_args.to_vec(),

@@ -383,6 +383,19 @@ fn postgres_suite_and_both_connection_string_forms() {
             Some(key),
             "the URI form reaches the same database as the keyword form (key unpadded despite char(128))"
         );
+        let sock = connect(&DbSpec::Postgres(format!(
+            "host={} port={} dbname=coturn user=turn",
+            pg.socket_dir().display(),
+            pg.port()
+        )))
+        .await;
+        assert_eq!(
+            within("read via unix socket", 10, sock.list_users(Some("north.gov")))
+                .await
+                .expect("read"),
+            vec![("ninefingers".to_string(), "north.gov".to_string())],
+            "host=<directory> connects through the unix socket"
+        );
     });
     // What we wrote is in coturn's table, readable with plain SQL.
     let rows = pg.psql(
@@ -459,6 +472,19 @@ fn mariadb_suite_down_and_back() {
         within("write", 10, db.set_user_key("r", "u", "00ff"))
             .await
             .expect("write");
+        let sock = connect(&DbSpec::Mysql(format!(
+            "host={} dbname=coturn user=turn password={}",
+            my.socket().display(),
+            MariaDb::PASSWORD
+        )))
+        .await;
+        assert_eq!(
+            within("read via unix socket", 10, sock.get_user_key("r", "u"))
+                .await
+                .expect("read"),
+            Some("00ff".to_string()),
+            "host=<socket path> connects through the unix socket"
+        );
         my.stop();
         let t = Instant::now();
         let r = within("query while down", 30, db.get_user_key("r", "u")).await;

@@ -383,6 +383,19 @@ fn postgres_suite_and_both_connection_string_forms() {
             Some(key),
             "the URI form reaches the same database as the keyword form (key unpadded despite char(128))"
         );
+        let sock = connect(&DbSpec::Postgres(format!(
+            "host={} port={} dbname=coturn user=turn",
+            pg.socket_dir().display(),
+            pg.port()
+        )))
+        .await;
+        assert_eq!(
+            within("read via unix socket", 10, sock.list_users(Some("north.gov")))
+                .await
+                .expect("read"),
+            vec![("ninefingers".to_string(), "north.gov".to_string())],
+            "host=<directory> connects through the unix socket"
+        );
     });
     // What we wrote is in coturn's table, readable with plain SQL.
     let rows = pg.psql(
@@ -393,6 +406,14 @@ fn postgres_suite_and_both_connection_string_forms() {
     assert_eq!(
         rows.trim(),
         "ninefingers|north.gov|bc807ee29df3c9ffa736523fb2c4e8ee"
+    );
+    // coturn's turnadmin (libpq) takes the same keyword string, quoting and
+    // all, and lists what we wrote.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listed = turnadmin(dir.path(), &["-l", "-e", &pg.conninfo()]);
+    assert!(
+        listed.contains("ninefingers[north.gov]"),
+        "coturn's turnadmin -l -e lists our PostgreSQL user: {listed}"
     );
 }
 
@@ -409,8 +430,8 @@ fn postgres_down_gives_backend_error_quickly_and_recovers() {
         let t = Instant::now();
         let r = within("query while down", 30, db.get_user_key("r", "u")).await;
         assert!(
-            matches!(r, Err(DbError::Backend(_))),
-            "query with the server down is a Backend error, got {r:?}"
+            matches!(&r, Err(DbError::Backend(m)) if m.starts_with("PostgreSQL:")),
+            "query with the server down is a Backend error naming the backend, got {r:?}"
         );
         assert!(
             t.elapsed() < Duration::from_secs(10),
@@ -451,12 +472,25 @@ fn mariadb_suite_down_and_back() {
         within("write", 10, db.set_user_key("r", "u", "00ff"))
             .await
             .expect("write");
+        let sock = connect(&DbSpec::Mysql(format!(
+            "host={} dbname=coturn user=turn password={}",
+            my.socket().display(),
+            MariaDb::PASSWORD
+        )))
+        .await;
+        assert_eq!(
+            within("read via unix socket", 10, sock.get_user_key("r", "u"))
+                .await
+                .expect("read"),
+            Some("00ff".to_string()),
+            "host=<socket path> connects through the unix socket"
+        );
         my.stop();
         let t = Instant::now();
         let r = within("query while down", 30, db.get_user_key("r", "u")).await;
         assert!(
-            matches!(r, Err(DbError::Backend(_))),
-            "query with the server down is a Backend error, got {r:?}"
+            matches!(&r, Err(DbError::Backend(m)) if m.starts_with("MySQL:")),
+            "query with the server down is a Backend error naming the backend, got {r:?}"
         );
         assert!(
             t.elapsed() < Duration::from_secs(10),
@@ -477,6 +511,12 @@ fn mariadb_suite_down_and_back() {
         "select hmackey from turnusers_lt where name='u'",
     );
     assert_eq!(rows.trim(), "00ff");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listed = turnadmin(dir.path(), &["-l", "-M", &my.conninfo()]);
+    assert!(
+        listed.contains("u[r]"),
+        "coturn's turnadmin -l -M lists our MySQL user: {listed}"
+    );
 }
 
 // ------------------------------------------------------------------ bad specs
@@ -496,5 +536,77 @@ fn bad_connection_strings_are_bad_spec() {
                 Ok(_) => panic!("{spec:?}: accepted"),
             }
         }
+    });
+}
+
+// ------------------------------------------------------------------ MySQL TLS
+
+/// A CA and a server certificate it signed, written as PEM files.
+fn make_ca_and_server_cert(dir: &Path, name: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA cert");
+    let key = KeyPair::generate().expect("server key");
+    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("server params");
+    let cert = params.signed_by(&key, &ca, &ca_key).expect("server cert");
+    let write = |file: &str, text: String| {
+        let p = dir.join(format!("{name}-{file}"));
+        std::fs::write(&p, text).expect("write PEM");
+        p.display().to_string()
+    };
+    (
+        write("ca.pem", ca.pem()),
+        write("cert.pem", cert.pem()),
+        write("key.pem", key.serialize_pem()),
+    )
+}
+
+#[test]
+fn mariadb_tls_with_ca_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let certs = tempfile::tempdir().expect("temp dir");
+    // mariadbd runs as the mysql user and must read the files.
+    std::fs::set_permissions(certs.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod cert dir");
+    let (ca, cert, key) = make_ca_and_server_cert(certs.path(), "good");
+    let (other_ca, _, _) = make_ca_and_server_cert(certs.path(), "other");
+    let my = MariaDb::start_with(&[
+        format!("--ssl-ca={ca}"),
+        format!("--ssl-cert={cert}"),
+        format!("--ssl-key={key}"),
+    ]);
+    my.sql(
+        None,
+        "CREATE USER 'tlsonly'@'127.0.0.1' IDENTIFIED BY 'tls-pw' REQUIRE SSL; \
+         GRANT ALL ON coturn.* TO 'tlsonly'@'127.0.0.1';",
+    );
+    let base = format!(
+        "host=127.0.0.1 port={} dbname=coturn user=tlsonly password=tls-pw connect_timeout=3",
+        my.port()
+    );
+    runtime().block_on(async {
+        let db = connect(&DbSpec::Mysql(format!("{base} ca={ca}"))).await;
+        within(
+            "write over TLS",
+            20,
+            db.set_user_key("tls.example", "t", "abcd"),
+        )
+        .await
+        .expect("a REQUIRE SSL user works with ca= (TLS, server verified)");
+        assert_eq!(
+            within("read over TLS", 20, db.get_user_key("tls.example", "t"))
+                .await
+                .expect("read"),
+            Some("abcd".to_string())
+        );
+        let wrong = connect(&DbSpec::Mysql(format!("{base} ssl-ca={other_ca}"))).await;
+        let r = within("wrong CA", 30, wrong.ping()).await;
+        assert!(
+            matches!(r, Err(DbError::Backend(_))),
+            "a server certificate from another CA is refused: {r:?}"
+        );
     });
 }

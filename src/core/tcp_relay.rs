@@ -118,6 +118,11 @@ impl Server {
         into.append(&mut self.tcp.actions);
     }
 
+    /// Actions are waiting for the I/O layer.
+    pub fn has_tcp_actions(&self) -> bool {
+        !self.tcp.actions.is_empty()
+    }
+
     /// TCP relay connections of this thread (any state).
     pub fn tcp_connection_count(&self) -> usize {
         self.tcp.len()

@@ -125,6 +125,8 @@ enum Pool {
 pub struct SqlDb {
     pool: Pool,
     query_timeout: Duration,
+    /// The pool's acquire timeout, for error messages.
+    connect_timeout: Duration,
 }
 
 /// Runs `$body` with `$p` bound to whichever concrete pool this is; the body
@@ -172,6 +174,7 @@ impl SqlDb {
                 Ok(SqlDb {
                     pool: Pool::Postgres(pool),
                     query_timeout: DEFAULT_QUERY_TIMEOUT,
+                    connect_timeout: timeout,
                 })
             }
             DbSpec::Mysql(s) => {
@@ -183,6 +186,7 @@ impl SqlDb {
                 Ok(SqlDb {
                     pool: Pool::Mysql(pool),
                     query_timeout: spec.read_timeout.unwrap_or(DEFAULT_QUERY_TIMEOUT),
+                    connect_timeout: spec.connect_timeout,
                 })
             }
             DbSpec::Redis(_) => Err(DbError::BadSpec(
@@ -210,6 +214,7 @@ impl SqlDb {
         let db = SqlDb {
             pool: Pool::Sqlite(pool),
             query_timeout: DEFAULT_QUERY_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         };
         db.create_schema().await?;
         Ok(db)
@@ -301,6 +306,12 @@ impl SqlDb {
                 Ok(Err(e)) if !retried && connection_lost(&e) => {
                     tracing::debug!(error = %e, "database connection lost, retrying once");
                     retried = true;
+                }
+                Ok(Err(sqlx::Error::PoolTimedOut)) => {
+                    return Err(self.backend_error(format_args!(
+                        "no connection within {} s (database down or unreachable?)",
+                        self.connect_timeout.as_secs()
+                    )))
                 }
                 Ok(Err(e)) => return Err(self.backend_error(e)),
                 Err(_) => {

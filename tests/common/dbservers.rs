@@ -44,6 +44,19 @@ fn command_as(user: &str, program: &Path) -> Command {
     }
 }
 
+/// A temp dir for a server's files. As root the daemon runs as another user
+/// that must be able to reach it, so it goes under /tmp (world-searchable)
+/// whatever TMPDIR says.
+fn server_dir(prefix: &str) -> tempfile::TempDir {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix);
+    if is_root() && Path::new("/tmp").is_dir() {
+        b.tempdir_in("/tmp").expect("temp dir in /tmp")
+    } else {
+        b.tempdir().expect("temp dir")
+    }
+}
+
 fn chown_to(user: &str, dir: &Path) {
     if is_root() {
         let out = run_cmd(
@@ -168,10 +181,7 @@ impl PgServer {
 
     /// initdb, start, create [`DB_USER`] / [`DB_NAME`] and load coturn's schema.
     pub fn start() -> PgServer {
-        let dir = tempfile::Builder::new()
-            .prefix("turnserver-pg-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = server_dir("turnserver-pg-");
         let ports = PortBlock::claim();
         let mut pg = PgServer {
             bin: pg_bin_dir(),
@@ -269,6 +279,11 @@ impl PgServer {
         out.stdout
     }
 
+    /// Directory of the server's unix socket (`host=` of a socket connection).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// libpq keyword form, password quoted, short connect timeout.
     pub fn conninfo(&self) -> String {
         let pw = Self::PASSWORD.replace('\\', "\\\\").replace('\'', "\\'");
@@ -349,6 +364,7 @@ impl Drop for PgServer {
 /// A throwaway MariaDB server (see the module docs).
 pub struct MariaDb {
     dir: tempfile::TempDir,
+    extra_args: Vec<String>,
     port: u16,
     _ports: PortBlock,
     child: Option<Child>,
@@ -361,12 +377,16 @@ impl MariaDb {
     /// mariadb-install-db, start, create [`DB_USER`] / [`DB_NAME`] and load
     /// coturn's schema.
     pub fn start() -> MariaDb {
-        let dir = tempfile::Builder::new()
-            .prefix("turnserver-my-")
-            .tempdir()
-            .expect("temp dir");
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with extra `mariadbd` options (kept for
+    /// [`start_again`](Self::start_again)), e.g. `--ssl-cert=…`.
+    pub fn start_with(extra_args: &[String]) -> MariaDb {
+        let dir = server_dir("turnserver-my-");
         let ports = PortBlock::claim();
         let mut db = MariaDb {
+            extra_args: extra_args.to_vec(),
             port: ports.spare_port(0),
             _ports: ports,
             dir,
@@ -408,7 +428,8 @@ impl MariaDb {
         self.dir.path().join("data")
     }
 
-    fn socket(&self) -> PathBuf {
+    /// The server's unix socket (`host=` of a socket connection).
+    pub fn socket(&self) -> PathBuf {
         self.dir.path().join("mysqld.sock")
     }
 
@@ -480,7 +501,8 @@ impl MariaDb {
                 "--innodb-buffer-pool-size=32M",
                 "--innodb-flush-log-at-trx-commit=0",
                 "--skip-name-resolve",
-            ]);
+            ])
+            .args(&self.extra_args);
         if is_root() {
             cmd.arg("--user=mysql");
         }

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::dbservers::PgServer;
+use common::dbservers::{MariaDb, PgServer};
 use common::*;
 use turnserver::stun::integrity::long_term_key;
 use turnserver::stun::{AttrType, Class, Message, MessageBuilder, MessageType, Method, TransactionId};
@@ -211,6 +211,9 @@ fn user_added_by_turnadmin_while_running_can_allocate() {
     std::thread::sleep(Duration::from_secs(3));
     let (out, stats) = uclient(&server, &["-u", "dbuser", "-w", "dbpass"]);
     assert_relayed(&out, stats, &server);
+    // Over TCP the request waits on its connection and is answered there.
+    let (out, stats) = uclient(&server, &["-t", "-u", "dbuser", "-w", "dbpass"]);
+    assert_relayed(&out, stats, &server);
     // A wrong password for the database user is still refused.
     let (out, stats) = uclient(&server, &["-u", "dbuser", "-w", "wrong"]);
     assert_refused(&out, stats);
@@ -359,6 +362,8 @@ fn postgres_outage_keeps_sessions_and_fails_new_allocations_with_500() {
     };
     assert!(relay_echo(&mut c, b"before"), "relay before the outage");
     pg.stop();
+    // Past the short life of the answers the relay threads keep (2 s).
+    std::thread::sleep(Duration::from_secs(3));
     // Relaying, refreshes and permissions go on without the database.
     assert!(relay_echo(&mut c, b"during"), "relay during the outage\n{}", server.log_tail(30));
     assert_eq!(c.request(Method::REFRESH, |b| {
@@ -378,4 +383,36 @@ fn postgres_outage_keeps_sessions_and_fails_new_allocations_with_500() {
     });
     assert_eq!(got, 0, "{}", server.log_tail(30));
     assert!(relay_echo(&mut c, b"after"), "relay after the outage");
+}
+
+/// `--secret-key-file`: the MySQL password given encrypted by coturn's
+/// `turnadmin -E` with a key made by `turnadmin -x`.
+#[test]
+fn mysql_password_encrypted_with_turnadmin_e() {
+    let db = MariaDb::start();
+    let dir = tempfile::tempdir().unwrap();
+    let keyfile = dir.path().join("aes.key");
+    let admin = require_tool("turnadmin");
+    let out = run_cmd(&admin, &["-x".to_string(), keyfile.display().to_string()], Duration::from_secs(30));
+    assert!(out.success() && keyfile.is_file(), "turnadmin -x: {}", out.describe());
+    let out = run_cmd(
+        &admin,
+        &["-E".to_string(), "-f".to_string(), keyfile.display().to_string(), "-p".to_string(), MariaDb::PASSWORD.to_string()],
+        Duration::from_secs(30),
+    );
+    assert!(out.success(), "turnadmin -E: {}", out.describe());
+    let encrypted = out.stdout.trim().to_string();
+    assert!(!encrypted.is_empty() && encrypted != MariaDb::PASSWORD);
+    let key: String = long_term_key("myuser", REALM, "mypw").iter().map(|b| format!("{b:02x}")).collect();
+    db.sql(
+        Some(common::dbservers::DB_NAME),
+        &format!("insert into turnusers_lt (realm, name, hmackey) values ('{REALM}', 'myuser', '{key}')"),
+    );
+    let conninfo = db.conninfo().replace(&format!("password={}", MariaDb::PASSWORD), &format!("password={encrypted}"));
+    assert!(conninfo.contains(&encrypted));
+    let server = lt_server(&[&format!("--mysql-userdb={conninfo}"), &format!("--secret-key-file={}", keyfile.display())]);
+    let mut c = Client::new(server.addr(), "myuser", "mypw");
+    assert_eq!(c.allocate(), 0, "{}", server.log_tail(30));
+    assert!(server.log().contains("MySQL DB connection success"), "{}", server.log_tail(30));
+    assert!(!server.log().contains(MariaDb::PASSWORD), "the password must not be logged");
 }

@@ -476,6 +476,85 @@ mod tests {
         assert!(db_hosts(&DbSpec::Postgres("host=localhost dbname=c".into())).iter().all(|i| i.is_loopback()));
     }
 
+    fn opts(spec: DbSpec) -> ServiceOptions {
+        ServiceOptions {
+            spec,
+            no_dynamic_ip_list: false,
+            no_dynamic_realms: false,
+            no_auth_pings: false,
+            reload_interval: Duration::from_millis(100),
+        }
+    }
+
+    /// Wait (up to 10 s) for the waker, then take one answer.
+    fn answer_of(poll: &mut mio::Poll, client: &DbClient) -> (CredentialQuery, DbAnswer) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut events = mio::Events::with_capacity(4);
+        loop {
+            if let Some(a) = client.try_recv() {
+                return a;
+            }
+            assert!(std::time::Instant::now() < deadline, "no answer within 10 s");
+            poll.poll(&mut events, Some(Duration::from_millis(200))).unwrap();
+        }
+    }
+
+    #[test]
+    fn service_answers_queries_and_reloads_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = DbSpec::Sqlite(dir.path().join("turndb"));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let db = UserDb::connect(&spec).await.unwrap();
+            db.set_user_key("north", "alice", "bc807ee29df3c9ffa736523fb2c4e8ee").await.unwrap();
+            db.add_secret("north", "s1").await.unwrap();
+            db.add_peer_range(PeerList::Denied, "", "10.9.0.1-10.9.0.9").await.unwrap();
+            db.add_origin("https://app.example.org:443", "north").await.unwrap();
+            db.set_realm_option("north", "user-quota", "3").await.unwrap();
+        });
+        let svc = DbService::start(opts(spec)).unwrap();
+        let mut poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(7)).unwrap());
+        let client = DbClient::new(&svc.queue(), waker);
+        let q = CredentialQuery::UserKey { realm: "north".into(), username: "alice".into() };
+        assert!(client.submit(q.clone()));
+        let (got_q, a) = answer_of(&mut poll, &client);
+        assert_eq!(got_q, q);
+        assert_eq!(a, DbAnswer::Key(parse_key_hex("bc807ee29df3c9ffa736523fb2c4e8ee")));
+        let q = CredentialQuery::UserKey { realm: "south".into(), username: "alice".into() };
+        assert!(client.submit(q));
+        assert_eq!(answer_of(&mut poll, &client).1, DbAnswer::Key(None));
+        assert!(client.submit(CredentialQuery::RealmSecrets { realm: "north".into() }));
+        assert_eq!(answer_of(&mut poll, &client).1, DbAnswer::Secrets(vec!["s1".into()]));
+        // The snapshot follows the tables.
+        let snap = svc.snapshot();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while snap.get().denied.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let s = snap.get();
+        assert_eq!(s.denied.len(), 1);
+        assert_eq!(s.realm_of_origin("https://APP.example.org"), Some("north"));
+        assert_eq!(s.limits("north").user_quota, Some(3));
+        svc.stop();
+    }
+
+    #[test]
+    fn unreachable_database_fails_fast() {
+        // A SQLite file in a directory that does not exist cannot be opened.
+        let svc = DbService::start(opts(DbSpec::Sqlite("/nonexistent-dir/x/turndb".into()))).unwrap();
+        let mut poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(7)).unwrap());
+        let client = DbClient::new(&svc.queue(), waker);
+        let t0 = std::time::Instant::now();
+        assert!(client.submit(CredentialQuery::RealmSecrets { realm: "r".into() }));
+        assert_eq!(answer_of(&mut poll, &client).1, DbAnswer::Failed);
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        // A stopped service refuses submissions at once.
+        svc.stop();
+        assert!(!client.submit(CredentialQuery::RealmSecrets { realm: "r".into() }));
+    }
+
     #[test]
     fn stored_keys_parse() {
         assert_eq!(user_key("bc807ee29df3c9ffa736523fb2c4e8ee", "r", "u").unwrap()[0], 0xbc);

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::redis_server::RedisServer;
+use common::redis_server::{RedisServer, RedisTls};
 use turnserver::userdb::statsdb::{
     AllocationRef, AllocationStatus, StatsDb, StatsSink, TrafficCounters,
 };
@@ -222,8 +222,8 @@ async fn admin_users() {
     assert_eq!(
         ok(db.list_admin_users().await, "list"),
         vec![
-            admin("root", "", "$5$aa$bb"),
             admin("amy", "example.org", "pw"),
+            admin("root", "", "$5$aa$bb"),
             admin("zed", "example.org", "plain")
         ]
     );
@@ -327,6 +327,83 @@ async fn down_at_connect_then_up() {
     assert_eq!(ok(db.get_secrets("r").await, "get"), vec!["x"]);
 }
 
+// ------------------------------------------------------------------ TLS
+
+/// A CA and two leaves it signed (server for 127.0.0.1, client), as PEM files in `dir`.
+fn tls_files(dir: &std::path::Path) -> (RedisTls, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+    let write = |name: &str, pem: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, pem).expect("write pem");
+        p
+    };
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct subjects: OpenSSL takes a leaf whose subject equals its issuer
+    // for a self-signed certificate.
+    ca_params.distinguished_name.push(DnType::CommonName, "turnserver-rs test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("ca cert");
+    let leaf = |names: Vec<String>, ip: bool| {
+        let key = KeyPair::generate().expect("leaf key");
+        let mut params = CertificateParams::new(names.clone()).expect("leaf params");
+        params.distinguished_name.push(DnType::CommonName, names[0].as_str());
+        if ip {
+            params
+                .subject_alt_names
+                .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+        }
+        let cert = params.signed_by(&key, &ca, &ca_key).expect("leaf cert");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(vec!["localhost".into()], true);
+    let (client_cert, client_key) = leaf(vec!["turnserver-client".into()], false);
+    let tls = RedisTls {
+        cert: write("server.pem", server_cert),
+        key: write("server.key", server_key),
+        ca: write("ca.pem", ca.pem()),
+        auth_clients: true,
+    };
+    (tls, write("client.pem", client_cert), write("client.key", client_key))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_ca_and_client_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (tls, client_cert, client_key) = tls_files(dir.path());
+    let capath = dir.path().join("cas");
+    std::fs::create_dir(&capath).expect("capath");
+    std::fs::copy(&tls.ca, capath.join("ca.crt")).expect("copy ca");
+    let ca = tls.ca.display().to_string();
+    let redis = RedisServer::start_tls(tls);
+    let base = format!("{} connect_timeout=2 tls=true", redis.spec());
+    let mtls = format!(
+        "cert={} clientkey={}",
+        client_cert.display(),
+        client_key.display()
+    );
+    for spec in [
+        format!("{base} ca={ca} {mtls}"),
+        format!("{base} capath={} {mtls}", capath.display()),
+    ] {
+        let db = connect(&spec).await;
+        if let Err(e) = db.set_user_key("tls.org", "t", "aa").await {
+            panic!("{spec}: {e}\n--- redis log:\n{}", redis.log());
+        }
+        assert_eq!(ok(db.get_user_key("tls.org", "t").await, &spec), Some("aa".into()));
+    }
+    // Without a client certificate the server refuses; without our CA we refuse.
+    for spec in [format!("{base} ca={ca}"), format!("{base} {mtls}")] {
+        let db = connect(&spec).await;
+        let t = Instant::now();
+        assert!(
+            matches!(db.ping().await, Err(DbError::Backend(_))),
+            "{spec} must fail"
+        );
+        assert!(t.elapsed() < FAIL_FAST, "{spec}: failure took {:?}", t.elapsed());
+    }
+}
+
 // ------------------------------------------------------------------ coturn compatibility
 
 fn turnadmin(redis: &RedisServer, args: &[&str]) -> String {
@@ -387,7 +464,7 @@ async fn reads_what_coturn_turnadmin_writes() {
         .into_iter()
         .map(|a| a.name)
         .collect();
-    assert_eq!(names, vec!["root", "admin"]);
+    assert_eq!(names, vec!["admin", "root"]);
 
     // turnadmin -d removes what it wrote, seen here.
     turnadmin(&redis, &["-d", "-u", "alice", "-r", "example.org"]);

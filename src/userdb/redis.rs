@@ -695,7 +695,7 @@ impl RedisDb {
             .zip(hashes)
             .filter_map(|(k, h)| admin_from_hash(k.strip_prefix("turn/admin_user/")?, h))
             .collect();
-        out.sort_by(|a, b| (&a.realm, &a.name).cmp(&(&b.realm, &b.name)));
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 }

@@ -18,9 +18,20 @@ use super::{require_tool, run_cmd, terminate, CmdOutput, PortBlock};
 /// How long redis-server gets to answer PING after it is started.
 pub const REDIS_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Server side of a TLS-only redis-server (`--tls-port`, plain port off).
+#[derive(Clone)]
+pub struct RedisTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+    /// `--tls-auth-clients yes`: clients must show a certificate signed by `ca`.
+    pub auth_clients: bool,
+}
+
 pub struct RedisServer {
     ports: PortBlock,
     password: Option<String>,
+    tls: Option<RedisTls>,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -28,15 +39,20 @@ pub struct RedisServer {
 impl RedisServer {
     /// A redis-server without a password.
     pub fn start() -> RedisServer {
-        Self::launch(None)
+        Self::launch(None, None)
     }
 
     /// A redis-server that requires `password` (`requirepass`).
     pub fn start_with_password(password: &str) -> RedisServer {
-        Self::launch(Some(password.to_string()))
+        Self::launch(Some(password.to_string()), None)
     }
 
-    fn launch(password: Option<String>) -> RedisServer {
+    /// A redis-server that speaks only TLS on [`RedisServer::port`].
+    pub fn start_tls(tls: RedisTls) -> RedisServer {
+        Self::launch(None, Some(tls))
+    }
+
+    fn launch(password: Option<String>, tls: Option<RedisTls>) -> RedisServer {
         let dir = tempfile::Builder::new()
             .prefix("turnserver-redis-")
             .tempdir()
@@ -44,6 +60,7 @@ impl RedisServer {
         let mut s = RedisServer {
             ports: PortBlock::claim(),
             password,
+            tls,
             dir,
             child: None,
         };
@@ -54,16 +71,38 @@ impl RedisServer {
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "redis-server already running");
         let bin = require_tool("redis-server");
+        // A fresh log, so readiness is judged on this run's lines.
+        let _ = std::fs::remove_file(self.log_path());
         let port = self.port().to_string();
         let dir = self.dir.path().to_string_lossy().into_owned();
         let log = self.log_path().to_string_lossy().into_owned();
         let mut args: Vec<String> = [
-            "--port", &port, "--bind", "127.0.0.1", "--dir", &dir, "--save", "",
+            "--bind", "127.0.0.1", "--dir", &dir, "--save", "",
             "--appendonly", "no", "--daemonize", "no", "--logfile", &log,
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        match &self.tls {
+            None => args.extend(["--port".to_string(), port]),
+            Some(t) => {
+                let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+                args.extend([
+                    "--port".to_string(),
+                    "0".to_string(),
+                    "--tls-port".to_string(),
+                    port,
+                    "--tls-cert-file".to_string(),
+                    path(&t.cert),
+                    "--tls-key-file".to_string(),
+                    path(&t.key),
+                    "--tls-ca-cert-file".to_string(),
+                    path(&t.ca),
+                    "--tls-auth-clients".to_string(),
+                    (if t.auth_clients { "yes" } else { "no" }).to_string(),
+                ]);
+            }
+        }
         if let Some(pw) = &self.password {
             args.push("--requirepass".to_string());
             args.push(pw.clone());
@@ -94,12 +133,17 @@ impl RedisServer {
     }
 
     /// True when something on the port answers PING like Redis (`+PONG`, or
-    /// `-NOAUTH` when a password is required).
+    /// `-NOAUTH` when a password is required); for TLS, when it listens and
+    /// has logged that it is ready.
     fn answers_ping(&self) -> bool {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port()));
         let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(300)) else {
             return false;
         };
+        if self.tls.is_some() {
+            // Listening is all a plain probe can see; the log says when it is ready.
+            return self.log().contains("Ready to accept connections");
+        }
         let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
         if s.write_all(b"PING\r\n").is_err() {
             return false;

@@ -33,7 +33,9 @@ fn ok<T>(r: Result<T, DbError>, what: &str) -> T {
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,10 +43,25 @@ async fn users_write_read_list_delete() {
     let redis = RedisServer::start();
     let db = connect(&redis.spec()).await;
     ok(db.ping().await, "ping");
-    assert_eq!(ok(db.get_user_key("example.org", "alice").await, "get"), None);
-    ok(db.set_user_key("example.org", "alice", "00112233445566778899aabbccddeeff").await, "set");
+    assert_eq!(
+        ok(db.get_user_key("example.org", "alice").await, "get"),
+        None
+    );
+    ok(
+        db.set_user_key("example.org", "alice", "00112233445566778899aabbccddeeff")
+            .await,
+        "set",
+    );
     ok(db.set_user_key("example.org", "bob", "11").await, "set");
-    ok(db.set_user_key("north.gov", "ninefingers", "bc807ee29df3c9ffa736523fb2c4e8ee").await, "set");
+    ok(
+        db.set_user_key(
+            "north.gov",
+            "ninefingers",
+            "bc807ee29df3c9ffa736523fb2c4e8ee",
+        )
+        .await,
+        "set",
+    );
     ok(db.set_user_key("a*b", "star", "22").await, "set");
     assert_eq!(
         ok(db.get_user_key("example.org", "alice").await, "get"),
@@ -52,10 +69,21 @@ async fn users_write_read_list_delete() {
     );
     // Stored where coturn looks for it.
     let raw = redis.cli(&["GET", "turn/realm/example.org/user/alice/key"]);
-    assert_eq!(raw.stdout.trim(), "00112233445566778899aabbccddeeff", "{}", raw.describe());
+    assert_eq!(
+        raw.stdout.trim(),
+        "00112233445566778899aabbccddeeff",
+        "{}",
+        raw.describe()
+    );
     // Replace.
-    ok(db.set_user_key("example.org", "alice", "ff").await, "replace");
-    assert_eq!(ok(db.get_user_key("example.org", "alice").await, "get"), Some("ff".into()));
+    ok(
+        db.set_user_key("example.org", "alice", "ff").await,
+        "replace",
+    );
+    assert_eq!(
+        ok(db.get_user_key("example.org", "alice").await, "get"),
+        Some("ff".into())
+    );
     assert_eq!(
         ok(db.list_users(None).await, "list"),
         pairs(&[
@@ -70,12 +98,24 @@ async fn users_write_read_list_delete() {
         pairs(&[("alice", "example.org"), ("bob", "example.org")])
     );
     // A realm with glob characters matches only itself.
-    assert_eq!(ok(db.list_users(Some("a*b")).await, "list glob"), pairs(&[("star", "a*b")]));
+    assert_eq!(
+        ok(db.list_users(Some("a*b")).await, "list glob"),
+        pairs(&[("star", "a*b")])
+    );
     assert_eq!(ok(db.list_users(Some("a*")).await, "list glob"), vec![]);
-    assert_eq!(ok(db.list_users(Some("nowhere")).await, "list none"), vec![]);
+    assert_eq!(
+        ok(db.list_users(Some("nowhere")).await, "list none"),
+        vec![]
+    );
     ok(db.delete_user("example.org", "alice").await, "delete");
-    ok(db.delete_user("example.org", "alice").await, "delete again is fine");
-    assert_eq!(ok(db.get_user_key("example.org", "alice").await, "get"), None);
+    ok(
+        db.delete_user("example.org", "alice").await,
+        "delete again is fine",
+    );
+    assert_eq!(
+        ok(db.get_user_key("example.org", "alice").await, "get"),
+        None
+    );
     assert_eq!(
         ok(db.list_users(Some("example.org")).await, "list"),
         pairs(&[("bob", "example.org")])
@@ -91,22 +131,35 @@ async fn secrets() {
     ok(db.add_secret("example.org", "s1").await, "add");
     ok(db.add_secret("example.org", "s1").await, "add twice");
     ok(db.add_secret("north.gov", "n1").await, "add");
-    assert_eq!(ok(db.get_secrets("example.org").await, "get"), vec!["s1", "s2"]);
+    assert_eq!(
+        ok(db.get_secrets("example.org").await, "get"),
+        vec!["s1", "s2"]
+    );
     let t = redis.cli(&["TYPE", "turn/realm/example.org/secret"]);
     assert_eq!(t.stdout.trim(), "set");
     assert_eq!(
         ok(db.list_secrets(None).await, "list"),
-        pairs(&[("s1", "example.org"), ("s2", "example.org"), ("n1", "north.gov")])
+        pairs(&[
+            ("s1", "example.org"),
+            ("s2", "example.org"),
+            ("n1", "north.gov")
+        ])
     );
     assert_eq!(
         ok(db.list_secrets(Some("north.gov")).await, "list realm"),
         pairs(&[("n1", "north.gov")])
     );
     ok(db.delete_secret("example.org", "s2").await, "delete");
-    ok(db.delete_secret("example.org", "missing").await, "delete missing");
+    ok(
+        db.delete_secret("example.org", "missing").await,
+        "delete missing",
+    );
     assert_eq!(ok(db.get_secrets("example.org").await, "get"), vec!["s1"]);
     ok(db.delete_all_secrets("example.org").await, "delete all");
-    ok(db.delete_all_secrets("example.org").await, "delete all again");
+    ok(
+        db.delete_all_secrets("example.org").await,
+        "delete all again",
+    );
     assert!(ok(db.get_secrets("example.org").await, "get").is_empty());
     assert_eq!(
         ok(db.list_secrets(None).await, "list"),
@@ -118,9 +171,19 @@ async fn secrets() {
 async fn origins_and_realm_options() {
     let redis = RedisServer::start();
     let db = connect(&redis.spec()).await;
-    ok(db.add_origin("https://app.example.org:443", "example.org").await, "add");
-    ok(db.add_origin("http://b.north.gov:80", "north.gov").await, "add");
-    ok(db.add_origin("http://a.north.gov:80", "north.gov").await, "add");
+    ok(
+        db.add_origin("https://app.example.org:443", "example.org")
+            .await,
+        "add",
+    );
+    ok(
+        db.add_origin("http://b.north.gov:80", "north.gov").await,
+        "add",
+    );
+    ok(
+        db.add_origin("http://a.north.gov:80", "north.gov").await,
+        "add",
+    );
     assert_eq!(
         ok(db.list_origins(None).await, "list"),
         pairs(&[
@@ -134,10 +197,20 @@ async fn origins_and_realm_options() {
         pairs(&[("https://app.example.org:443", "example.org")])
     );
     // Re-pointing an origin replaces its realm.
-    ok(db.add_origin("https://app.example.org:443", "north.gov").await, "replace");
+    ok(
+        db.add_origin("https://app.example.org:443", "north.gov")
+            .await,
+        "replace",
+    );
     assert!(ok(db.list_origins(Some("example.org")).await, "list").is_empty());
-    ok(db.delete_origin("https://app.example.org:443").await, "delete");
-    ok(db.delete_origin("https://app.example.org:443").await, "delete again");
+    ok(
+        db.delete_origin("https://app.example.org:443").await,
+        "delete",
+    );
+    ok(
+        db.delete_origin("https://app.example.org:443").await,
+        "delete again",
+    );
     assert_eq!(ok(db.list_origins(None).await, "list").len(), 2);
 
     let opt = |realm: &str, opt: &str, value: &str| RealmOption {
@@ -145,10 +218,23 @@ async fn origins_and_realm_options() {
         opt: opt.into(),
         value: value.into(),
     };
-    ok(db.set_realm_option("example.org", "max-bps", "64000").await, "set");
-    ok(db.set_realm_option("example.org", "user-quota", "10").await, "set");
-    ok(db.set_realm_option("example.org", "total-quota", "100").await, "set");
-    ok(db.set_realm_option("north.gov", "max-bps", "1000").await, "set");
+    ok(
+        db.set_realm_option("example.org", "max-bps", "64000").await,
+        "set",
+    );
+    ok(
+        db.set_realm_option("example.org", "user-quota", "10").await,
+        "set",
+    );
+    ok(
+        db.set_realm_option("example.org", "total-quota", "100")
+            .await,
+        "set",
+    );
+    ok(
+        db.set_realm_option("north.gov", "max-bps", "1000").await,
+        "set",
+    );
     let raw = redis.cli(&["GET", "turn/realm/example.org/max-bps"]);
     assert_eq!(raw.stdout.trim(), "64000");
     assert_eq!(
@@ -160,12 +246,28 @@ async fn origins_and_realm_options() {
             opt("north.gov", "max-bps", "1000"),
         ]
     );
-    ok(db.set_realm_option("example.org", "max-bps", "128000").await, "replace");
-    ok(db.set_realm_option("example.org", "total-quota", "0").await, "0 removes");
-    ok(db.set_realm_option("example.org", "total-quota", "0").await, "0 again");
+    ok(
+        db.set_realm_option("example.org", "max-bps", "128000")
+            .await,
+        "replace",
+    );
+    ok(
+        db.set_realm_option("example.org", "total-quota", "0").await,
+        "0 removes",
+    );
+    ok(
+        db.set_realm_option("example.org", "total-quota", "0").await,
+        "0 again",
+    );
     assert_eq!(
-        ok(db.list_realm_options(Some("example.org")).await, "list realm"),
-        vec![opt("example.org", "max-bps", "128000"), opt("example.org", "user-quota", "10")]
+        ok(
+            db.list_realm_options(Some("example.org")).await,
+            "list realm"
+        ),
+        vec![
+            opt("example.org", "max-bps", "128000"),
+            opt("example.org", "user-quota", "10")
+        ]
     );
     let raw = redis.cli(&["EXISTS", "turn/realm/example.org/total-quota"]);
     assert_eq!(raw.stdout.trim(), "0");
@@ -179,10 +281,24 @@ async fn peer_ranges() {
         realm: realm.into(),
         range: range.into(),
     };
-    ok(db.add_peer_range(PeerList::Allowed, "r1", "10.0.0.1").await, "add");
-    ok(db.add_peer_range(PeerList::Allowed, "r1", "10.0.0.1").await, "add twice");
-    ok(db.add_peer_range(PeerList::Allowed, "r0", "192.168.0.1-192.168.0.9").await, "add");
-    ok(db.add_peer_range(PeerList::Denied, "r1", "172.16.0.0-172.31.255.255").await, "add");
+    ok(
+        db.add_peer_range(PeerList::Allowed, "r1", "10.0.0.1").await,
+        "add",
+    );
+    ok(
+        db.add_peer_range(PeerList::Allowed, "r1", "10.0.0.1").await,
+        "add twice",
+    );
+    ok(
+        db.add_peer_range(PeerList::Allowed, "r0", "192.168.0.1-192.168.0.9")
+            .await,
+        "add",
+    );
+    ok(
+        db.add_peer_range(PeerList::Denied, "r1", "172.16.0.0-172.31.255.255")
+            .await,
+        "add",
+    );
     assert_eq!(
         ok(db.list_peer_ranges(PeerList::Allowed).await, "list"),
         vec![pr("r0", "192.168.0.1-192.168.0.9"), pr("r1", "10.0.0.1")]
@@ -193,13 +309,24 @@ async fn peer_ranges() {
     );
     let t = redis.cli(&["SMEMBERS", "turn/realm/r1/denied-peer-ip"]);
     assert_eq!(t.stdout.trim(), "172.16.0.0-172.31.255.255");
-    ok(db.delete_peer_range(PeerList::Allowed, "r1", "10.0.0.1").await, "delete");
-    ok(db.delete_peer_range(PeerList::Allowed, "r1", "10.0.0.1").await, "delete again");
+    ok(
+        db.delete_peer_range(PeerList::Allowed, "r1", "10.0.0.1")
+            .await,
+        "delete",
+    );
+    ok(
+        db.delete_peer_range(PeerList::Allowed, "r1", "10.0.0.1")
+            .await,
+        "delete again",
+    );
     assert_eq!(
         ok(db.list_peer_ranges(PeerList::Allowed).await, "list"),
         vec![pr("r0", "192.168.0.1-192.168.0.9")]
     );
-    assert_eq!(ok(db.list_peer_ranges(PeerList::Denied).await, "list").len(), 1);
+    assert_eq!(
+        ok(db.list_peer_ranges(PeerList::Denied).await, "list").len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,10 +339,23 @@ async fn admin_users() {
         password: pw.into(),
     };
     assert_eq!(ok(db.get_admin_user("root").await, "get"), None);
-    ok(db.set_admin_user(&admin("root", "", "$5$aa$bb")).await, "set");
-    ok(db.set_admin_user(&admin("zed", "example.org", "plain")).await, "set");
-    ok(db.set_admin_user(&admin("amy", "example.org", "pw")).await, "set");
-    assert_eq!(ok(db.get_admin_user("root").await, "get"), Some(admin("root", "", "$5$aa$bb")));
+    ok(
+        db.set_admin_user(&admin("root", "", "$5$aa$bb")).await,
+        "set",
+    );
+    ok(
+        db.set_admin_user(&admin("zed", "example.org", "plain"))
+            .await,
+        "set",
+    );
+    ok(
+        db.set_admin_user(&admin("amy", "example.org", "pw")).await,
+        "set",
+    );
+    assert_eq!(
+        ok(db.get_admin_user("root").await, "get"),
+        Some(admin("root", "", "$5$aa$bb"))
+    );
     // A superuser hash has no realm field, as turnadmin writes it.
     let raw = redis.cli(&["HEXISTS", "turn/admin_user/root", "realm"]);
     assert_eq!(raw.stdout.trim(), "0");
@@ -229,7 +369,10 @@ async fn admin_users() {
     );
     // Replacing drops the old realm.
     ok(db.set_admin_user(&admin("zed", "", "new")).await, "replace");
-    assert_eq!(ok(db.get_admin_user("zed").await, "get"), Some(admin("zed", "", "new")));
+    assert_eq!(
+        ok(db.get_admin_user("zed").await, "get"),
+        Some(admin("zed", "", "new"))
+    );
     ok(db.delete_admin_user("zed").await, "delete");
     ok(db.delete_admin_user("zed").await, "delete again");
     assert_eq!(ok(db.get_admin_user("zed").await, "get"), None);
@@ -241,7 +384,10 @@ async fn password_and_database_number() {
     let redis = RedisServer::start_with_password("s3cret");
     let db = connect(&redis.spec()).await;
     ok(db.set_user_key("r", "u", "aa").await, "set with password");
-    assert_eq!(ok(db.get_user_key("r", "u").await, "get"), Some("aa".into()));
+    assert_eq!(
+        ok(db.get_user_key("r", "u").await, "get"),
+        Some("aa".into())
+    );
 
     // Another database number is another keyspace.
     let db5 = connect(&redis.spec_db(5)).await;
@@ -259,13 +405,22 @@ async fn password_and_database_number() {
             Err(DbError::Backend(_)) => {}
             other => panic!("{spec}: expected Backend error, got {other:?}"),
         }
-        assert!(t.elapsed() < FAIL_FAST, "auth failure took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < FAIL_FAST,
+            "auth failure took {:?}",
+            t.elapsed()
+        );
     }
 }
 
 #[tokio::test]
 async fn bad_spec_is_rejected() {
-    for spec in ["port=x", "ip=1.2.3.4 nonsense", "tls=true verify=false", "dbname=-3"] {
+    for spec in [
+        "port=x",
+        "ip=1.2.3.4 nonsense",
+        "tls=true verify=false",
+        "dbname=-3",
+    ] {
         match UserDb::connect(&DbSpec::Redis(spec.to_string())).await {
             Err(DbError::BadSpec(_)) => {}
             Err(e) => panic!("{spec}: wrong error {e}"),
@@ -302,12 +457,19 @@ async fn outage_fails_fast_and_recovers() {
             Err(DbError::Backend(_)) => {}
             other => panic!("expected Backend error while down, got {other:?}"),
         }
-        assert!(t.elapsed() < FAIL_FAST, "call while down took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < FAIL_FAST,
+            "call while down took {:?}",
+            t.elapsed()
+        );
     }
     redis.start_again();
     // The same handle works again (the restarted Redis is empty).
     eventually("set after restart", || db.set_user_key("r", "u", "bb")).await;
-    assert_eq!(ok(db.get_user_key("r", "u").await, "get"), Some("bb".into()));
+    assert_eq!(
+        ok(db.get_user_key("r", "u").await, "get"),
+        Some("bb".into())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,14 +479,58 @@ async fn down_at_connect_then_up() {
     redis.stop();
     let t = Instant::now();
     let db = connect(&spec).await;
-    assert!(t.elapsed() < FAIL_FAST, "connect while down took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < FAIL_FAST,
+        "connect while down took {:?}",
+        t.elapsed()
+    );
     let t = Instant::now();
     assert!(matches!(db.ping().await, Err(DbError::Backend(_))));
-    assert!(t.elapsed() < FAIL_FAST, "ping while down took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < FAIL_FAST,
+        "ping while down took {:?}",
+        t.elapsed()
+    );
     redis.start_again();
     eventually("ping after start", || db.ping()).await;
     ok(db.add_secret("r", "x").await, "add");
     assert_eq!(ok(db.get_secrets("r").await, "get"), vec!["x"]);
+}
+
+/// A Redis that accepts connections and never answers must not hang a call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_server_times_out() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    // Accepts and holds every connection, reading nothing, until told to stop
+    // (or 60 s at most).
+    let holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+            if let Ok((s, _)) = listener.accept() {
+                held.push(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let spec = format!("ip=127.0.0.1 port={port} connect_timeout=1");
+    let t = Instant::now();
+    let db = connect(&spec).await;
+    assert!(t.elapsed() < FAIL_FAST, "connect took {:?}", t.elapsed());
+    for _ in 0..2 {
+        let t = Instant::now();
+        assert!(matches!(
+            db.get_user_key("r", "u").await,
+            Err(DbError::Backend(_))
+        ));
+        assert!(t.elapsed() < FAIL_FAST, "call took {:?}", t.elapsed());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    holder.join().expect("holder thread");
 }
 
 // ------------------------------------------------------------------ TLS
@@ -342,12 +548,16 @@ fn tls_files(dir: &std::path::Path) -> (RedisTls, std::path::PathBuf, std::path:
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     // Distinct subjects: OpenSSL takes a leaf whose subject equals its issuer
     // for a self-signed certificate.
-    ca_params.distinguished_name.push(DnType::CommonName, "turnserver-rs test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "turnserver-rs test CA");
     let ca = ca_params.self_signed(&ca_key).expect("ca cert");
     let leaf = |names: Vec<String>, ip: bool| {
         let key = KeyPair::generate().expect("leaf key");
         let mut params = CertificateParams::new(names.clone()).expect("leaf params");
-        params.distinguished_name.push(DnType::CommonName, names[0].as_str());
+        params
+            .distinguished_name
+            .push(DnType::CommonName, names[0].as_str());
         if ip {
             params
                 .subject_alt_names
@@ -364,7 +574,11 @@ fn tls_files(dir: &std::path::Path) -> (RedisTls, std::path::PathBuf, std::path:
         ca: write("ca.pem", ca.pem()),
         auth_clients: true,
     };
-    (tls, write("client.pem", client_cert), write("client.key", client_key))
+    (
+        tls,
+        write("client.pem", client_cert),
+        write("client.key", client_key),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,7 +604,10 @@ async fn tls_with_ca_and_client_certificate() {
         if let Err(e) = db.set_user_key("tls.org", "t", "aa").await {
             panic!("{spec}: {e}\n--- redis log:\n{}", redis.log());
         }
-        assert_eq!(ok(db.get_user_key("tls.org", "t").await, &spec), Some("aa".into()));
+        assert_eq!(
+            ok(db.get_user_key("tls.org", "t").await, &spec),
+            Some("aa".into())
+        );
     }
     // Without a client certificate the server refuses; without our CA we refuse.
     for spec in [format!("{base} ca={ca}"), format!("{base} {mtls}")] {
@@ -400,7 +617,11 @@ async fn tls_with_ca_and_client_certificate() {
             matches!(db.ping().await, Err(DbError::Backend(_))),
             "{spec} must fail"
         );
-        assert!(t.elapsed() < FAIL_FAST, "{spec}: failure took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < FAIL_FAST,
+            "{spec}: failure took {:?}",
+            t.elapsed()
+        );
     }
 }
 
@@ -428,21 +649,47 @@ fn md5_hex(s: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_what_coturn_turnadmin_writes() {
     let redis = RedisServer::start();
-    turnadmin(&redis, &["-a", "-u", "alice", "-r", "example.org", "-p", "secret"]);
+    turnadmin(
+        &redis,
+        &["-a", "-u", "alice", "-r", "example.org", "-p", "secret"],
+    );
     turnadmin(&redis, &["-s", "mysecret", "-r", "example.org"]);
-    turnadmin(&redis, &["-O", "-o", "https://app.example.org", "-r", "example.org"]);
-    turnadmin(&redis, &["-g", "-r", "example.org", "--max-bps", "64000", "--user-quota", "10"]);
-    turnadmin(&redis, &["-A", "-u", "admin", "-p", "adminpw", "-r", "example.org"]);
+    turnadmin(
+        &redis,
+        &["-O", "-o", "https://app.example.org", "-r", "example.org"],
+    );
+    turnadmin(
+        &redis,
+        &[
+            "-g",
+            "-r",
+            "example.org",
+            "--max-bps",
+            "64000",
+            "--user-quota",
+            "10",
+        ],
+    );
+    turnadmin(
+        &redis,
+        &["-A", "-u", "admin", "-p", "adminpw", "-r", "example.org"],
+    );
     turnadmin(&redis, &["-A", "-u", "root", "-p", "rootpw"]);
 
     let db = connect(&redis.spec()).await;
     let key = md5_hex("alice:example.org:secret");
-    assert_eq!(ok(db.get_user_key("example.org", "alice").await, "get"), Some(key));
+    assert_eq!(
+        ok(db.get_user_key("example.org", "alice").await, "get"),
+        Some(key)
+    );
     assert_eq!(
         ok(db.list_users(None).await, "list"),
         pairs(&[("alice", "example.org")])
     );
-    assert_eq!(ok(db.get_secrets("example.org").await, "secrets"), vec!["mysecret"]);
+    assert_eq!(
+        ok(db.get_secrets("example.org").await, "secrets"),
+        vec!["mysecret"]
+    );
     assert_eq!(
         ok(db.list_origins(None).await, "origins"),
         pairs(&[("https://app.example.org:443", "example.org")])
@@ -453,7 +700,10 @@ async fn reads_what_coturn_turnadmin_writes() {
         .collect();
     assert_eq!(
         opts,
-        pairs(&[("max-bps[example.org]", "64000"), ("user-quota[example.org]", "10")])
+        pairs(&[
+            ("max-bps[example.org]", "64000"),
+            ("user-quota[example.org]", "10")
+        ])
     );
     let admin = ok(db.get_admin_user("admin").await, "admin").expect("admin present");
     assert_eq!(admin.realm, "example.org");
@@ -468,18 +718,40 @@ async fn reads_what_coturn_turnadmin_writes() {
 
     // turnadmin -d removes what it wrote, seen here.
     turnadmin(&redis, &["-d", "-u", "alice", "-r", "example.org"]);
-    assert_eq!(ok(db.get_user_key("example.org", "alice").await, "get"), None);
+    assert_eq!(
+        ok(db.get_user_key("example.org", "alice").await, "get"),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coturn_turnadmin_reads_what_we_write() {
     let redis = RedisServer::start();
     let db = connect(&redis.spec()).await;
-    ok(db.set_user_key("example.org", "alice", &md5_hex("alice:example.org:secret")).await, "set");
-    ok(db.set_user_key("north.gov", "ninefingers", "bc807ee29df3c9ffa736523fb2c4e8ee").await, "set");
+    ok(
+        db.set_user_key("example.org", "alice", &md5_hex("alice:example.org:secret"))
+            .await,
+        "set",
+    );
+    ok(
+        db.set_user_key(
+            "north.gov",
+            "ninefingers",
+            "bc807ee29df3c9ffa736523fb2c4e8ee",
+        )
+        .await,
+        "set",
+    );
     ok(db.add_secret("example.org", "oursecret").await, "secret");
-    ok(db.add_origin("https://app.example.org:443", "example.org").await, "origin");
-    ok(db.set_realm_option("example.org", "max-bps", "5000").await, "option");
+    ok(
+        db.add_origin("https://app.example.org:443", "example.org")
+            .await,
+        "origin",
+    );
+    ok(
+        db.set_realm_option("example.org", "max-bps", "5000").await,
+        "option",
+    );
     ok(
         db.set_admin_user(&AdminUser {
             name: "boss".into(),
@@ -490,17 +762,29 @@ async fn coturn_turnadmin_reads_what_we_write() {
         "admin",
     );
 
-    let users: BTreeSet<String> = turnadmin(&redis, &["-l"]).lines().map(str::to_string).collect();
+    let users: BTreeSet<String> = turnadmin(&redis, &["-l"])
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert!(users.contains("alice[example.org]"), "{users:?}");
     assert!(users.contains("ninefingers[north.gov]"), "{users:?}");
     let filtered = turnadmin(&redis, &["-l", "-r", "north.gov"]);
-    assert!(filtered.contains("ninefingers[north.gov]") && !filtered.contains("alice"), "{filtered}");
+    assert!(
+        filtered.contains("ninefingers[north.gov]") && !filtered.contains("alice"),
+        "{filtered}"
+    );
     let secrets = turnadmin(&redis, &["-S", "-r", "example.org"]);
     assert!(secrets.contains("oursecret"), "{secrets}");
     let origins = turnadmin(&redis, &["-I"]);
-    assert!(origins.contains("https://app.example.org:443 ==>> example.org"), "{origins}");
+    assert!(
+        origins.contains("https://app.example.org:443 ==>> example.org"),
+        "{origins}"
+    );
     let options = turnadmin(&redis, &["-G"]);
-    assert!(options.contains("max-bps") && options.contains("5000"), "{options}");
+    assert!(
+        options.contains("max-bps") && options.contains("5000"),
+        "{options}"
+    );
     let admins = turnadmin(&redis, &["-L"]);
     assert!(admins.contains("boss[example.org]"), "{admins}");
 }
@@ -534,7 +818,10 @@ impl Subscriber {
                 match ps.get_message() {
                     Ok(msg) => {
                         let payload: String = msg.get_payload().unwrap_or_default();
-                        if tx.send((msg.get_channel_name().to_string(), payload)).is_err() {
+                        if tx
+                            .send((msg.get_channel_name().to_string(), payload))
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -648,7 +935,10 @@ fn stats_publish_status_and_traffic() {
     assert!(sink.traffic(a.clone(), false, counters));
     assert_eq!(
         sub.next(),
-        (format!("{base}/traffic"), "rcvp=3, rcvb=300, sentp=4, sentb=400".to_string())
+        (
+            format!("{base}/traffic"),
+            "rcvp=3, rcvb=300, sentp=4, sentb=400".to_string()
+        )
     );
     assert!(sink.traffic(a.clone(), true, counters));
     assert_eq!(sub.next().0, format!("{base}/traffic/peer"));
@@ -656,11 +946,17 @@ fn stats_publish_status_and_traffic() {
     assert!(sink.allocation_deleted(a, counters, TrafficCounters::default()));
     assert_eq!(
         sub.next(),
-        (format!("{base}/total_traffic"), "rcvp=3, rcvb=300, sentp=4, sentb=400".to_string())
+        (
+            format!("{base}/total_traffic"),
+            "rcvp=3, rcvb=300, sentp=4, sentb=400".to_string()
+        )
     );
     assert_eq!(
         sub.next(),
-        (format!("{base}/total_traffic/peer"), "rcvp=0, rcvb=0, sentp=0, sentb=0".to_string())
+        (
+            format!("{base}/total_traffic/peer"),
+            "rcvp=0, rcvb=0, sentp=0, sentb=0".to_string()
+        )
     );
     assert_eq!(sub.next(), (status_key.clone(), "deleted".to_string()));
     assert_eq!(get(&mut con, &status_key), None);
@@ -676,7 +972,11 @@ fn stats_without_realm_and_stale_cleanup() {
         "turn/user/old/allocation/000000000000000002/status",
     ];
     for k in stale {
-        let _: () = redis::cmd("SET").arg(k).arg("new lifetime=600").query(&mut con).expect("SET");
+        let _: () = redis::cmd("SET")
+            .arg(k)
+            .arg("new lifetime=600")
+            .query(&mut con)
+            .expect("SET");
     }
     let _: () = redis::cmd("SET")
         .arg("turn/realm/example.org/user/bob/key")
@@ -690,7 +990,10 @@ fn stats_without_realm_and_stale_cleanup() {
         stale.iter().all(|k| get(&mut con, k).is_none())
     });
     // Other keys are left alone.
-    assert_eq!(get(&mut con, "turn/realm/example.org/user/bob/key").as_deref(), Some("aa"));
+    assert_eq!(
+        get(&mut con, "turn/realm/example.org/user/bob/key").as_deref(),
+        Some("aa")
+    );
 
     assert!(sink.allocation_new(alloc("", "carol", 9), status(600)));
     let key = "turn/user/carol/allocation/000000000000000009/status";
@@ -705,8 +1008,8 @@ fn stats_without_realm_and_stale_cleanup() {
 fn stats_survive_redis_restart() {
     let mut redis = RedisServer::start();
     let rt = stats_runtime();
-    let sink = StatsDb::start(&format!("{} connect_timeout=1", redis.spec()), rt.handle())
-        .expect("start");
+    let sink =
+        StatsDb::start(&format!("{} connect_timeout=1", redis.spec()), rt.handle()).expect("start");
     let mut con = sync_con(&redis);
     sink.allocation_new(alloc("r", "u", 1), status(600));
     let k1 = "turn/realm/r/user/u/allocation/000000000000000001/status";
@@ -715,9 +1018,20 @@ fn stats_survive_redis_restart() {
     // While Redis is down the callers are never blocked.
     let t = Instant::now();
     for i in 0..100 {
-        sink.traffic(alloc("r", "u", 1), false, TrafficCounters { rcvp: i, ..Default::default() });
+        sink.traffic(
+            alloc("r", "u", 1),
+            false,
+            TrafficCounters {
+                rcvp: i,
+                ..Default::default()
+            },
+        );
     }
-    assert!(t.elapsed() < Duration::from_secs(1), "sink blocked: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "sink blocked: {:?}",
+        t.elapsed()
+    );
     redis.start_again();
     let mut con = sync_con(&redis);
     // Keep reporting until the writer is back (its backoff is at most 5 s).
@@ -725,7 +1039,10 @@ fn stats_survive_redis_restart() {
     for n in 2.. {
         sink.allocation_new(alloc("r", "u", n), status(600));
         std::thread::sleep(Duration::from_millis(300));
-        let key = format!("turn/realm/r/user/u/allocation/{}/status", AllocationRef::format_id(n));
+        let key = format!(
+            "turn/realm/r/user/u/allocation/{}/status",
+            AllocationRef::format_id(n)
+        );
         if get(&mut con, &key).is_some() {
             break;
         }

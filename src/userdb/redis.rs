@@ -108,7 +108,9 @@ impl RedisSpec {
         let mut tls = TlsSpec::default();
         for token in spec.split_whitespace() {
             let Some((key, value)) = token.split_once('=') else {
-                return Err(bad(format!("redis connection string: `{token}` is not key=value")));
+                return Err(bad(format!(
+                    "redis connection string: `{token}` is not key=value"
+                )));
             };
             let key_lc = key.to_ascii_lowercase();
             match key_lc.as_str() {
@@ -121,7 +123,9 @@ impl RedisSpec {
                         .parse::<i64>()
                         .ok()
                         .filter(|d| *d >= 0)
-                        .ok_or_else(|| bad(format!("redis `{key}={value}`: not a database number")))?;
+                        .ok_or_else(|| {
+                            bad(format!("redis `{key}={value}`: not a database number"))
+                        })?;
                 }
                 "user" => out.user = non_empty(value),
                 "password" => out.password = non_empty(value),
@@ -134,7 +138,9 @@ impl RedisSpec {
                 }
                 "connect_timeout" => {
                     let secs = value.parse::<u64>().map_err(|_| {
-                        bad(format!("redis `connect_timeout={value}`: not a number of seconds"))
+                        bad(format!(
+                            "redis `connect_timeout={value}`: not a number of seconds"
+                        ))
                     })?;
                     // 0 means "library default" for coturn; keep ours bounded.
                     out.connect_timeout = if secs == 0 {
@@ -168,14 +174,20 @@ impl RedisSpec {
             }
             out.tls = Some(tls);
         } else if tls != TlsSpec::default() {
-            tracing::warn!("redis connection string has TLS parameters but no tls=true; ignoring them");
+            tracing::warn!(
+                "redis connection string has TLS parameters but no tls=true; ignoring them"
+            );
         }
         Ok(out)
     }
 
     /// `host:port/db` for log lines (never the password).
     pub fn describe(&self) -> String {
-        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         format!("{scheme}://{}:{}/{}", self.host, self.port, self.db)
     }
 
@@ -213,9 +225,7 @@ impl RedisSpec {
                 .map_err(|e| bad(format!("redis TLS capath {}: {e}", dir.display())))?;
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    matches!(p.extension().and_then(|x| x.to_str()), Some("pem" | "crt"))
-                })
+                .filter(|p| matches!(p.extension().and_then(|x| x.to_str()), Some("pem" | "crt")))
                 .collect();
             files.sort();
             for f in files {
@@ -432,19 +442,31 @@ impl RedisDb {
     }
 
     async fn query<T: FromRedisValue>(&self, what: &str, cmd: redis::Cmd) -> DbResult<T> {
-        self.with_con(what, |mut con| async move { cmd.query_async(&mut con).await })
-            .await
+        self.with_con(
+            what,
+            |mut con| async move { cmd.query_async(&mut con).await },
+        )
+        .await
     }
 
-    async fn query_pipe<T: FromRedisValue>(&self, what: &str, pipe: redis::Pipeline) -> DbResult<T> {
-        self.with_con(what, |mut con| async move { pipe.query_async(&mut con).await })
-            .await
+    async fn query_pipe<T: FromRedisValue>(
+        &self,
+        what: &str,
+        pipe: redis::Pipeline,
+    ) -> DbResult<T> {
+        self.with_con(
+            what,
+            |mut con| async move { pipe.query_async(&mut con).await },
+        )
+        .await
     }
 
     async fn scan(&self, pattern: &str) -> DbResult<Vec<String>> {
         let pattern = pattern.to_string();
-        self.with_con("scan", |mut con| async move { scan_keys(&mut con, &pattern).await })
-            .await
+        self.with_con("scan", |mut con| async move {
+            scan_keys(&mut con, &pattern).await
+        })
+        .await
     }
 
     /// SMEMBERS of each key, in one round trip.
@@ -513,7 +535,9 @@ impl RedisDb {
             .filter_map(|(k, v)| {
                 let origin = k.strip_prefix("turn/origin/")?;
                 let r = v?;
-                realm.is_none_or(|want| want == r).then(|| (origin.to_string(), r))
+                realm
+                    .is_none_or(|want| want == r)
+                    .then(|| (origin.to_string(), r))
             })
             .collect();
         out.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
@@ -640,7 +664,9 @@ impl RedisDb {
 
     pub async fn set_realm_option(&self, realm: &str, opt: &str, value: &str) -> DbResult<()> {
         if value == "0" {
-            return self.del("delete realm option", option_key(realm, opt)).await;
+            return self
+                .del("delete realm option", option_key(realm, opt))
+                .await;
         }
         let mut cmd = redis::cmd("SET");
         cmd.arg(option_key(realm, opt)).arg(value);
@@ -655,7 +681,12 @@ impl RedisDb {
         Ok(())
     }
 
-    pub async fn delete_peer_range(&self, list: PeerList, realm: &str, range: &str) -> DbResult<()> {
+    pub async fn delete_peer_range(
+        &self,
+        list: PeerList,
+        realm: &str,
+        range: &str,
+    ) -> DbResult<()> {
         let mut cmd = redis::cmd("SREM");
         cmd.arg(peer_key(list, realm)).arg(range);
         let _: i64 = self.query("delete peer range", cmd).await?;
@@ -671,7 +702,12 @@ impl RedisDb {
             hset.arg("realm").arg(&user.realm);
         }
         let mut pipe = redis::pipe();
-        pipe.atomic().cmd("DEL").arg(&key).ignore().add_command(hset).ignore();
+        pipe.atomic()
+            .cmd("DEL")
+            .arg(&key)
+            .ignore()
+            .add_command(hset)
+            .ignore();
         let _: () = self.query_pipe("set admin user", pipe).await?;
         Ok(())
     }
@@ -689,7 +725,8 @@ impl RedisDb {
         for k in &keys {
             pipe.cmd("HGETALL").arg(k);
         }
-        let hashes: Vec<HashMap<String, String>> = self.query_pipe("list admin users", pipe).await?;
+        let hashes: Vec<HashMap<String, String>> =
+            self.query_pipe("list admin users", pipe).await?;
         let mut out: Vec<AdminUser> = keys
             .iter()
             .zip(hashes)
@@ -751,7 +788,10 @@ mod tests {
         assert_eq!(parse("addr=::1").host, "::1");
         assert_eq!(parse("  IP=1.2.3.4   PORT=1  ").port, 1);
         assert_eq!(parse("password=").password, None);
-        assert_eq!(parse("connect_timeout=0").connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(
+            parse("connect_timeout=0").connect_timeout,
+            DEFAULT_CONNECT_TIMEOUT
+        );
     }
 
     #[test]
@@ -799,10 +839,19 @@ mod tests {
 
     #[test]
     fn key_layout() {
-        assert_eq!(user_key("example.org", "alice"), "turn/realm/example.org/user/alice/key");
+        assert_eq!(
+            user_key("example.org", "alice"),
+            "turn/realm/example.org/user/alice/key"
+        );
         assert_eq!(secret_key("r"), "turn/realm/r/secret");
-        assert_eq!(peer_key(PeerList::Allowed, "r"), "turn/realm/r/allowed-peer-ip");
-        assert_eq!(peer_key(PeerList::Denied, "r"), "turn/realm/r/denied-peer-ip");
+        assert_eq!(
+            peer_key(PeerList::Allowed, "r"),
+            "turn/realm/r/allowed-peer-ip"
+        );
+        assert_eq!(
+            peer_key(PeerList::Denied, "r"),
+            "turn/realm/r/denied-peer-ip"
+        );
         assert_eq!(option_key("r", "max-bps"), "turn/realm/r/max-bps");
         assert_eq!(origin_key("https://a:443"), "turn/origin/https://a:443");
         assert_eq!(admin_key("root"), "turn/admin_user/root");
@@ -824,6 +873,9 @@ mod tests {
         let a = admin_from_hash("a", h.clone()).expect("has password");
         assert_eq!(a.realm, "");
         h.insert("realm".to_string(), "r".to_string());
-        assert_eq!(admin_from_hash("a", h).map(|a| a.realm), Some("r".to_string()));
+        assert_eq!(
+            admin_from_hash("a", h).map(|a| a.realm),
+            Some("r".to_string())
+        );
     }
 }

@@ -368,7 +368,9 @@ async fn writer(
                                 }
                             }
                             Err(e) => {
-                                tracing::warn!("redis stats database: cleaning stale keys failed: {e}");
+                                tracing::warn!(
+                                    "redis stats database: cleaning stale keys failed: {e}"
+                                );
                                 tokio::time::sleep(backoff).await;
                                 backoff = (backoff * 2).min(MAX_BACKOFF);
                                 continue;
@@ -434,7 +436,10 @@ mod tests {
             alloc("example.org").base_key(),
             "turn/realm/example.org/user/alice/allocation/000000000000000042"
         );
-        assert_eq!(alloc("").base_key(), "turn/user/alice/allocation/000000000000000042");
+        assert_eq!(
+            alloc("").base_key(),
+            "turn/user/alice/allocation/000000000000000042"
+        );
     }
 
     #[test]
@@ -512,7 +517,10 @@ mod tests {
                 },
             ]
         );
-        for (peer, channel) in [(false, format!("{base}/traffic")), (true, format!("{base}/traffic/peer"))] {
+        for (peer, channel) in [
+            (false, format!("{base}/traffic")),
+            (true, format!("{base}/traffic/peer")),
+        ] {
             let ev = StatsEvent::Traffic {
                 alloc: alloc(""),
                 peer,
@@ -547,8 +555,9 @@ mod tests {
             .build()
             .expect("runtime");
         // Nothing listens on port 1: the writer never drains the queue.
-        let sink = StatsDb::start_with_capacity("ip=127.0.0.1 port=1 connect_timeout=1", rt.handle(), 2)
-            .expect("starts");
+        let sink =
+            StatsDb::start_with_capacity("ip=127.0.0.1 port=1 connect_timeout=1", rt.handle(), 2)
+                .expect("starts");
         let mut accepted = 0;
         for _ in 0..10 {
             if sink.allocation_new(alloc("r"), status()) {

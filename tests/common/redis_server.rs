@@ -77,8 +77,18 @@ impl RedisServer {
         let dir = self.dir.path().to_string_lossy().into_owned();
         let log = self.log_path().to_string_lossy().into_owned();
         let mut args: Vec<String> = [
-            "--bind", "127.0.0.1", "--dir", &dir, "--save", "",
-            "--appendonly", "no", "--daemonize", "no", "--logfile", &log,
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            &dir,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            &log,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -126,7 +136,10 @@ impl RedisServer {
                 }
             }
             if Instant::now() > deadline {
-                panic!("redis-server not ready within {REDIS_READY_TIMEOUT:?}:\n{}", self.log());
+                panic!(
+                    "redis-server not ready within {REDIS_READY_TIMEOUT:?}:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -198,7 +211,11 @@ impl RedisServer {
         let port = self.port().to_string();
         let mut all: Vec<String> = vec!["-h".into(), "127.0.0.1".into(), "-p".into(), port];
         if let Some(pw) = &self.password {
-            all.extend(["-a".to_string(), pw.clone(), "--no-auth-warning".to_string()]);
+            all.extend([
+                "-a".to_string(),
+                pw.clone(),
+                "--no-auth-warning".to_string(),
+            ]);
         }
         all.extend(args.iter().map(|s| s.to_string()));
         run_cmd(&require_tool("redis-cli"), &all, Duration::from_secs(5))

@@ -395,6 +395,27 @@ async fn password_and_database_number() {
     let raw = redis.cli(&["-n", "5", "DBSIZE"]);
     assert_eq!(raw.stdout.trim(), "0");
 
+    // An ACL user (Redis 6+): `user=` and `password=` together.
+    let acl = redis.cli(&[
+        "ACL", "SETUSER", "turn", "on", ">turnpw", "~turn/*", "+@all",
+    ]);
+    assert_eq!(acl.stdout.trim(), "OK", "{}", acl.describe());
+    let as_user = connect(&format!(
+        "ip=127.0.0.1 port={} dbname=0 user=turn password=turnpw",
+        redis.port()
+    ))
+    .await;
+    assert_eq!(
+        ok(as_user.get_user_key("r", "u").await, "get as ACL user"),
+        Some("aa".into())
+    );
+    let wrong_user = connect(&format!(
+        "ip=127.0.0.1 port={} dbname=0 user=turn password=s3cret",
+        redis.port()
+    ))
+    .await;
+    assert!(matches!(wrong_user.ping().await, Err(DbError::Backend(_))));
+
     for spec in [
         format!("ip=127.0.0.1 port={} dbname=0 password=wrong", redis.port()),
         format!("ip=127.0.0.1 port={} dbname=0", redis.port()),
@@ -495,6 +516,57 @@ async fn down_at_connect_then_up() {
     eventually("ping after start", || db.ping()).await;
     ok(db.add_secret("r", "x").await, "add");
     assert_eq!(ok(db.get_secrets("r").await, "get"), vec!["x"]);
+}
+
+/// A reconnect that fails for a reason other than I/O (here: the password was
+/// changed under us) must not stick: once the cause is gone, calls work again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovers_after_a_failed_reconnect() {
+    let redis = RedisServer::start_with_password("pw1");
+    let db = connect(&redis.spec()).await;
+    ok(db.set_user_key("r", "u", "aa").await, "set");
+    let cli = |pw: &str, args: &[&str]| {
+        let port = redis.port().to_string();
+        let mut all = vec![
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-a",
+            pw,
+            "--no-auth-warning",
+        ];
+        all.extend(args);
+        let out = common::run_cmd(
+            &common::require_tool("redis-cli"),
+            &all,
+            Duration::from_secs(5),
+        );
+        assert!(out.success(), "redis-cli {args:?}: {}", out.describe());
+        out.stdout
+    };
+    assert_eq!(
+        cli("pw1", &["CONFIG", "SET", "requirepass", "pw2"]).trim(),
+        "OK"
+    );
+    cli("pw2", &["CLIENT", "KILL", "TYPE", "normal"]);
+    for _ in 0..3 {
+        let t = Instant::now();
+        assert!(matches!(
+            db.get_user_key("r", "u").await,
+            Err(DbError::Backend(_))
+        ));
+        assert!(t.elapsed() < FAIL_FAST, "call took {:?}", t.elapsed());
+    }
+    assert_eq!(
+        cli("pw2", &["CONFIG", "SET", "requirepass", "pw1"]).trim(),
+        "OK"
+    );
+    let key = eventually("get after the password is back", || {
+        db.get_user_key("r", "u")
+    })
+    .await;
+    assert_eq!(key, Some("aa".into()));
 }
 
 /// A Redis that accepts connections and never answers must not hang a call.

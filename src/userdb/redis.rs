@@ -405,9 +405,9 @@ impl RedisDb {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(timeout)
             .set_response_timeout(timeout)
-            .set_number_of_retries(1)
-            .set_factor(100)
-            .set_max_delay(1000);
+            // One attempt per call: the caller's next call is the retry, so
+            // a failure is reported at once instead of after a backoff.
+            .set_number_of_retries(0);
         let m = ConnectionManager::new_with_config(self.inner.client.clone(), config)
             .await
             .map_err(|e| backend(&format!("connect {}", self.inner.spec.describe()), e))?;
@@ -424,7 +424,19 @@ impl RedisDb {
     {
         let call = async {
             let con = self.manager().await?;
-            op(con).await.map_err(|e| backend(what, e))
+            match op(con).await {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    // Only a reply we could not convert leaves the connection
+                    // certainly healthy. After anything else start afresh on
+                    // the next call: the manager keeps a failed reconnect
+                    // (e.g. LOADING or a changed password) and would repeat it.
+                    if e.kind() != redis::ErrorKind::TypeError {
+                        *self.inner.manager.lock().await = None;
+                    }
+                    Err(backend(what, e))
+                }
+            }
         };
         let limit = self.inner.spec.call_timeout();
         match tokio::time::timeout(limit, call).await {

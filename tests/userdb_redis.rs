@@ -1123,3 +1123,10 @@ fn stats_survive_redis_restart() {
     // The restarted Redis is empty: nothing older than the restart reappears.
     assert_eq!(get(&mut con, k1), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_backend_suite() {
+    let redis = RedisServer::start();
+    let db = connect(&redis.spec()).await;
+    common::userdb_suite::run_suite(&db).await;
+}

@@ -84,6 +84,8 @@ pub struct CoreConfig {
     pub userdb: bool,
     /// The database's dynamic state (peer ranges, origins, realm options).
     pub dynamic: Option<Arc<super::dynamic::SharedSnapshot>>,
+    /// Queue allocation life-cycle reports (`--redis-statsdb`).
+    pub allocation_events: bool,
 }
 
 impl CoreConfig {
@@ -116,6 +118,7 @@ impl CoreConfig {
             alternates: AlternateServers::default(),
             userdb: false,
             dynamic: None,
+            allocation_events: false,
         }
     }
 }
@@ -170,6 +173,8 @@ pub struct Server {
     pub(crate) db_answers: super::dbauth::AnswerCache,
     /// RFC 6062 TCP relay connections.
     pub(crate) tcp: super::tcp_relay::TcpRelays,
+    /// Allocation reports waiting for the I/O layer (only with `allocation_events`).
+    pub(crate) events: Vec<super::events::AllocEvent>,
     pub stats: ServerStats,
 }
 
@@ -188,6 +193,7 @@ impl Server {
             alt_counter: 0,
             db_answers: Default::default(),
             tcp: Default::default(),
+            events: Vec::new(),
             stats: ServerStats::default(),
         }
     }
@@ -365,6 +371,7 @@ impl Server {
             self.close_tcp_of(slot);
         }
         let a = self.allocs.remove(slot);
+        self.event_deleted(&a);
         self.by_client.remove(&(a.transport, a.client, a.local));
         if !a.shared {
             self.by_relay.remove(&a.relay);

@@ -18,6 +18,7 @@ use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+mod stats;
 mod tcp_relay;
 pub use tcp_relay::Mailbox;
 
@@ -238,6 +239,8 @@ pub struct ThreadSetup {
     pub fast: FastPath,
     /// The user database service's queue, when a database is configured.
     pub db: Option<crate::userdb::service::DbQueue>,
+    /// `--redis-statsdb`: allocation reports go here (never blocks).
+    pub stats_sink: Option<crate::userdb::statsdb::StatsSink>,
 }
 
 /// A thread prepared but not yet running (so the caller can collect wakers
@@ -281,6 +284,8 @@ pub struct RelayThread {
     mailboxes: Option<Arc<Vec<Mailbox>>>,
     /// Scratch for the core's TCP relay actions.
     tcp_actions: Vec<TcpAction>,
+    /// `--redis-statsdb` reporting.
+    stats_out: Option<stats::StatsReporter>,
 }
 
 impl RelayThread {
@@ -343,6 +348,7 @@ impl RelayThread {
             tcp_pipes: HashMap::new(),
             mailboxes: None,
             tcp_actions: Vec::new(),
+            stats_out: setup.stats_sink.map(stats::StatsReporter::new),
         })
     }
 
@@ -419,6 +425,9 @@ impl RelayThread {
             self.dtls_timers(now);
             // Answers and TCP relay actions the timers and sweeps produced.
             self.flush();
+            if let Some(r) = self.stats_out.as_mut() {
+                r.forward(&mut self.server, now.ms);
+            }
             if let Some(wait) = coalescer.after_round(round, Instant::now()) {
                 if self.pending.is_empty() {
                     std::thread::sleep(wait);
@@ -557,6 +566,10 @@ impl RelayThread {
 
     /// Close the oldest connection that never allocated when at the cap.
     fn make_room_for_unallocated(&mut self) {
+        // Fewer connections than the cap in all: nothing to count.
+        if self.conns.len() < MAX_UNALLOCATED_CONNS {
+            return;
+        }
         let unallocated = self.conns.iter().filter(|(_, c)| !c.allocated && c.pipe.is_none()).count();
         if unallocated < MAX_UNALLOCATED_CONNS {
             return;

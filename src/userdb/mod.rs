@@ -15,6 +15,7 @@ pub mod redis;
 pub mod secret_key;
 pub mod service;
 pub mod sql;
+pub mod statsdb;
 
 /// Which database, as the operator named it on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

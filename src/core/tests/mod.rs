@@ -8,6 +8,7 @@ mod multiplex;
 mod rfc5780;
 mod userdb;
 mod tcp_relay;
+mod events;
 mod util;
 
 use util::*;

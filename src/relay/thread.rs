@@ -546,6 +546,10 @@ impl RelayThread {
 
     /// Close the oldest connection that never allocated when at the cap.
     fn make_room_for_unallocated(&mut self) {
+        // Fewer connections than the cap in all: nothing to count.
+        if self.conns.len() < MAX_UNALLOCATED_CONNS {
+            return;
+        }
         let unallocated = self.conns.iter().filter(|(_, c)| !c.allocated && c.pipe.is_none()).count();
         if unallocated < MAX_UNALLOCATED_CONNS {
             return;

@@ -362,6 +362,52 @@ fn sqlite_written_here_is_read_by_coturn_turnadmin() {
     });
 }
 
+#[test]
+fn sqlite_waits_for_a_lock_held_by_another_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("turndb");
+    let marker = dir.path().join("locked");
+    runtime().block_on(async {
+        let db = connect(&DbSpec::Sqlite(file.clone())).await;
+        // Another process (sqlite3) holds an exclusive lock for 2 s.
+        let script = dir.path().join("lock.sql");
+        std::fs::write(
+            &script,
+            format!(
+                "BEGIN EXCLUSIVE;\n.shell touch {}\n.shell sleep 2\nCOMMIT;\n",
+                marker.display()
+            ),
+        )
+        .expect("script");
+        let mut holder = std::process::Command::new(require_tool("sqlite3"))
+            .arg(&file)
+            .stdin(std::fs::File::open(&script).expect("open script"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start sqlite3");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !marker.exists() {
+            assert!(Instant::now() < deadline, "sqlite3 never took the lock");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let t = Instant::now();
+        let r = within("write under lock", 20, db.set_user_key("r", "u", "00ff")).await;
+        let waited = t.elapsed();
+        common::terminate(&mut holder, Duration::from_secs(5));
+        r.expect("the write waits for the lock instead of failing with 'database is locked'");
+        assert!(
+            waited >= Duration::from_millis(500),
+            "the write went through while the file was locked ({waited:?})"
+        );
+        assert_eq!(
+            within("read", 10, db.get_user_key("r", "u"))
+                .await
+                .expect("read"),
+            Some("00ff".to_string())
+        );
+    });
+}
+
 // ------------------------------------------------------------------ PostgreSQL
 
 #[test]

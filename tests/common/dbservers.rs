@@ -392,10 +392,14 @@ impl MariaDb {
             dir,
             child: None,
         };
+        // Its own tmpdir: parallel servers sharing /tmp collide on the names
+        // of their temporary tables (seen with mariadb-install-db).
+        fs::create_dir(db.tmp_dir()).expect("mariadb tmpdir");
         chown_to("mysql", db.dir.path());
         let mut args = vec![
             "--no-defaults".to_string(),
             format!("--datadir={}", db.data_dir().display()),
+            format!("--tmpdir={}", db.tmp_dir().display()),
             "--auth-root-authentication-method=normal".to_string(),
             "--skip-test-db".to_string(),
         ];
@@ -426,6 +430,10 @@ impl MariaDb {
 
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.dir.path().join("tmp")
     }
 
     /// The server's unix socket (`host=` of a socket connection).
@@ -495,6 +503,7 @@ impl MariaDb {
                 self.dir.path().join("mysqld.pid").display()
             ))
             .arg(format!("--port={}", self.port))
+            .arg(format!("--tmpdir={}", self.tmp_dir().display()))
             .args([
                 "--bind-address=127.0.0.1",
                 "--skip-log-bin",

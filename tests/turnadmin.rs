@@ -3,6 +3,8 @@
 //! `/usr/bin/turnadmin` (those parts are skipped, with a note, when coturn
 //! is not installed). Every database is a SQLite file in a temp dir.
 
+#![allow(clippy::unwrap_used)] // test fixtures: a panic is the failure report
+
 use std::path::Path;
 use std::process::Command;
 
@@ -55,31 +57,59 @@ fn coturn(dir: &Path, args: &[&str]) -> Option<Outcome> {
 }
 
 fn is_coturn_log_line(l: &str) -> bool {
-    l.split_once(": : ").is_some_and(|(t, _)| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+    l.split_once(": : ")
+        .is_some_and(|(t, _)| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Runs a write command with our binary and insists it succeeded silently.
 fn ours_ok(dir: &Path, args: &[&str]) {
     let o = ours(dir, args);
-    assert_eq!((o.code, o.out.as_str(), o.err.as_str()), (0, "", ""), "turnadmin {args:?}");
+    assert_eq!(
+        (o.code, o.out.as_str(), o.err.as_str()),
+        (0, "", ""),
+        "turnadmin {args:?}"
+    );
 }
 
 fn coturn_ok(dir: &Path, args: &[&str]) {
     if let Some(o) = coturn(dir, args) {
-        assert_eq!((o.code, o.out.as_str(), o.err.as_str()), (0, "", ""), "coturn turnadmin {args:?}");
+        assert_eq!(
+            (o.code, o.out.as_str(), o.err.as_str()),
+            (0, "", ""),
+            "coturn turnadmin {args:?}"
+        );
     }
 }
 
 fn listing(o: Outcome) -> String {
-    assert_eq!((o.code, o.err.as_str()), (0, ""), "listing failed: {}", o.out);
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (0, ""),
+        "listing failed: {}",
+        o.out
+    );
     o.out
 }
 
 #[test]
 fn print_key_vector() {
     let dir = tempfile::tempdir().unwrap();
-    let o = ours(dir.path(), &["-k", "-u", "ninefingers", "-r", "north.gov", "-p", "youhavetoberealistic"]);
-    assert_eq!((o.code, o.out.as_str(), o.err.as_str()), (0, "0xbc807ee29df3c9ffa736523fb2c4e8ee\n", ""));
+    let o = ours(
+        dir.path(),
+        &[
+            "-k",
+            "-u",
+            "ninefingers",
+            "-r",
+            "north.gov",
+            "-p",
+            "youhavetoberealistic",
+        ],
+    );
+    assert_eq!(
+        (o.code, o.out.as_str(), o.err.as_str()),
+        (0, "0xbc807ee29df3c9ffa736523fb2c4e8ee\n", "")
+    );
 }
 
 /// Lines that never touch a database: usage, grammar errors, missing
@@ -137,8 +167,14 @@ fn errors_and_usage_match_coturn() {
     let mut compared = 0;
     for line in lines {
         let mine = ours(dir.path(), line);
-        assert!(mine.code == 0 || mine.code == 255, "{line:?}: {}", mine.code);
-        let Some(theirs) = coturn(dir.path(), line) else { continue };
+        assert!(
+            mine.code == 0 || mine.code == 255,
+            "{line:?}: {}",
+            mine.code
+        );
+        let Some(theirs) = coturn(dir.path(), line) else {
+            continue;
+        };
         assert_eq!(mine.code, theirs.code, "exit status of {line:?}");
         assert_eq!(mine.out, theirs.out, "stdout of {line:?}");
         assert_eq!(mine.err, theirs.err, "stderr of {line:?}");
@@ -159,7 +195,10 @@ fn password_hash_verifies_and_has_coturns_shape() {
     assert_eq!(h.len(), 84);
     // And coturn's hash verifies with our code.
     if let Some(c) = coturn(dir.path(), &["-P", "-p", "qwerty"]) {
-        assert!(turnserver::admin::hash::verify_password(c.out.trim_end(), "qwerty"));
+        assert!(turnserver::admin::hash::verify_password(
+            c.out.trim_end(),
+            "qwerty"
+        ));
     }
 }
 
@@ -178,7 +217,9 @@ fn aes_key_files_interoperate() {
     let dec = ours(d, &["--verify", &enc, "-f", "ours.key"]);
     assert_eq!((dec.code, dec.out.as_str()), (0, "mysqlpass\n"));
 
-    let Some(_) = coturn(d, &["--help"]) else { return };
+    let Some(_) = coturn(d, &["--help"]) else {
+        return;
+    };
     // coturn encrypts the same way with our key, and decrypts ours (it wants -f first).
     let c = coturn(d, &["-E", "-f", "ours.key", "-p", "mysqlpass"]).unwrap();
     assert_eq!((c.code, c.out.trim_end()), (0, enc.as_str()));
@@ -198,30 +239,62 @@ fn commands_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let b = ["-b", "t.db"];
-    let with = |extra: &[&'static str]| -> Vec<&str> { b.iter().copied().chain(extra.iter().copied()).collect() };
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        b.iter().copied().chain(extra.iter().copied()).collect()
+    };
 
     ours_ok(d, &with(&["-a", "-u", "zed", "-r", "a.org", "-p", "x"]));
     ours_ok(d, &with(&["-a", "-u", "alice", "-r", "z.org", "-p", "x"]));
     ours_ok(d, &with(&["-a", "-u", "bob", "-r", "a.org", "-p", "x"]));
-    assert_eq!(listing(ours(d, &with(&["-l"]))), "bob[a.org]\nzed[a.org]\nalice[z.org]\n");
-    assert_eq!(listing(ours(d, &with(&["-l", "-r", "z.org"]))), "alice[z.org]\n");
+    assert_eq!(
+        listing(ours(d, &with(&["-l"]))),
+        "bob[a.org]\nzed[a.org]\nalice[z.org]\n"
+    );
+    assert_eq!(
+        listing(ours(d, &with(&["-l", "-r", "z.org"]))),
+        "alice[z.org]\n"
+    );
     ours_ok(d, &with(&["-d", "-u", "zed", "-r", "a.org"]));
     ours_ok(d, &with(&["-d", "-u", "nobody", "-r", "a.org"]));
-    assert_eq!(listing(ours(d, &with(&["--list"]))), "bob[a.org]\nalice[z.org]\n");
+    assert_eq!(
+        listing(ours(d, &with(&["--list"]))),
+        "bob[a.org]\nalice[z.org]\n"
+    );
 
     ours_ok(d, &with(&["-s", "zz", "-r", "a.org"]));
     ours_ok(d, &with(&["--set-secret=aa", "-r", "z.org"]));
     ours_ok(d, &with(&["-s", "bb", "-r", "a.org"]));
     ours_ok(d, &with(&["-s", "bb", "-r", "a.org"]));
-    assert_eq!(listing(ours(d, &with(&["-S"]))), "bb[a.org]\nzz[a.org]\naa[z.org]\n");
+    assert_eq!(
+        listing(ours(d, &with(&["-S"]))),
+        "bb[a.org]\nzz[a.org]\naa[z.org]\n"
+    );
     ours_ok(d, &with(&["-X", "zz", "-r", "a.org"]));
-    assert_eq!(listing(ours(d, &with(&["-S", "-r", "a.org"]))), "bb[a.org]\n");
+    assert_eq!(
+        listing(ours(d, &with(&["-S", "-r", "a.org"]))),
+        "bb[a.org]\n"
+    );
     ours_ok(d, &with(&["--delete-all-secrets", "-r", "a.org"]));
     assert_eq!(listing(ours(d, &with(&["-S"]))), "aa[z.org]\n");
 
-    ours_ok(d, &with(&["-O", "-o", "https://app.example.org", "-r", "example.org"]));
-    ours_ok(d, &with(&["-O", "-o", "HTTP://App.Example.ORG/x?y", "-r", "example.org"]));
-    ours_ok(d, &with(&["--add-origin", "--origin=X.ORG", "--realm=other.org"]));
+    ours_ok(
+        d,
+        &with(&["-O", "-o", "https://app.example.org", "-r", "example.org"]),
+    );
+    ours_ok(
+        d,
+        &with(&[
+            "-O",
+            "-o",
+            "HTTP://App.Example.ORG/x?y",
+            "-r",
+            "example.org",
+        ]),
+    );
+    ours_ok(
+        d,
+        &with(&["--add-origin", "--origin=X.ORG", "--realm=other.org"]),
+    );
     assert_eq!(
         listing(ours(d, &with(&["-I"]))),
         "http://app.example.org:80 ==>> example.org\nhttps://app.example.org:443 ==>> example.org\nX.ORG ==>> other.org\n"
@@ -232,8 +305,32 @@ fn commands_on_sqlite() {
         "https://app.example.org:443 ==>> example.org\n"
     );
 
-    ours_ok(d, &with(&["-g", "-r", "z.org", "--user-quota", "1", "--max-bps", "2", "--total-quota", "3"]));
-    ours_ok(d, &with(&["-g", "-r", "a.org", "--max-bps", "64000", "--user-quota", "12abc"]));
+    ours_ok(
+        d,
+        &with(&[
+            "-g",
+            "-r",
+            "z.org",
+            "--user-quota",
+            "1",
+            "--max-bps",
+            "2",
+            "--total-quota",
+            "3",
+        ]),
+    );
+    ours_ok(
+        d,
+        &with(&[
+            "-g",
+            "-r",
+            "a.org",
+            "--max-bps",
+            "64000",
+            "--user-quota",
+            "12abc",
+        ]),
+    );
     assert_eq!(
         listing(ours(d, &with(&["-G"]))),
         "max-bps[a.org]=64000\nuser-quota[a.org]=12\nmax-bps[z.org]=2\ntotal-quota[z.org]=3\nuser-quota[z.org]=1\n"
@@ -247,9 +344,15 @@ fn commands_on_sqlite() {
     ours_ok(d, &with(&["-A", "-u", "zadm", "-p", "x"]));
     ours_ok(d, &with(&["-A", "-u", "aadm", "-r", "z.org", "-p", "x"]));
     ours_ok(d, &with(&["-A", "-u", "badm", "-r", "a.org", "-p", "x"]));
-    assert_eq!(listing(ours(d, &with(&["-L"]))), "zadm\nbadm[a.org]\naadm[z.org]\n");
+    assert_eq!(
+        listing(ours(d, &with(&["-L"]))),
+        "zadm\nbadm[a.org]\naadm[z.org]\n"
+    );
     // -A then -l still lists admins, as coturn.
-    assert_eq!(listing(ours(d, &with(&["-A", "-l"]))), "zadm\nbadm[a.org]\naadm[z.org]\n");
+    assert_eq!(
+        listing(ours(d, &with(&["-A", "-l"]))),
+        "zadm\nbadm[a.org]\naadm[z.org]\n"
+    );
     ours_ok(d, &with(&["-D", "-u", "badm"]));
     assert_eq!(listing(ours(d, &with(&["-L"]))), "zadm\naadm[z.org]\n");
 }
@@ -263,23 +366,62 @@ fn coturn_reads_what_we_write() {
         return;
     }
     let b = ["-b", "ours.db"];
-    let with = |extra: &[&'static str]| -> Vec<&str> { b.iter().copied().chain(extra.iter().copied()).collect() };
-    ours_ok(d, &with(&["-a", "-u", "alice", "-r", "example.org", "-p", "secret"]));
-    ours_ok(d, &with(&["-a", "-u", "ninefingers", "-r", "north.gov", "-p", "youhavetoberealistic"]));
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        b.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    ours_ok(
+        d,
+        &with(&["-a", "-u", "alice", "-r", "example.org", "-p", "secret"]),
+    );
+    ours_ok(
+        d,
+        &with(&[
+            "-a",
+            "-u",
+            "ninefingers",
+            "-r",
+            "north.gov",
+            "-p",
+            "youhavetoberealistic",
+        ]),
+    );
     ours_ok(d, &with(&["-s", "mysecret", "-r", "example.org"]));
     ours_ok(d, &with(&["-s", "s2", "-r", "north.gov"]));
-    ours_ok(d, &with(&["-O", "-o", "https://app.example.org", "-r", "example.org"]));
+    ours_ok(
+        d,
+        &with(&["-O", "-o", "https://app.example.org", "-r", "example.org"]),
+    );
     ours_ok(d, &with(&["-O", "-o", "FTP://F.org/x", "-r", "north.gov"]));
-    ours_ok(d, &with(&["-g", "-r", "example.org", "--max-bps", "64000", "--user-quota", "10"]));
+    ours_ok(
+        d,
+        &with(&[
+            "-g",
+            "-r",
+            "example.org",
+            "--max-bps",
+            "64000",
+            "--user-quota",
+            "10",
+        ]),
+    );
     ours_ok(d, &with(&["-g", "-r", "north.gov", "--total-quota", "5"]));
     ours_ok(d, &with(&["-A", "-u", "admin", "-p", "adminpw"]));
-    ours_ok(d, &with(&["-A", "-u", "radm", "-r", "example.org", "-p", "pw2"]));
+    ours_ok(
+        d,
+        &with(&["-A", "-u", "radm", "-r", "example.org", "-p", "pw2"]),
+    );
 
     let expected = [
         ("-l", "alice[example.org]\nninefingers[north.gov]\n"),
         ("-S", "mysecret[example.org]\ns2[north.gov]\n"),
-        ("-I", "https://app.example.org:443 ==>> example.org\nftp://f.org:21 ==>> north.gov\n"),
-        ("-G", "max-bps[example.org]=64000\nuser-quota[example.org]=10\ntotal-quota[north.gov]=5\n"),
+        (
+            "-I",
+            "https://app.example.org:443 ==>> example.org\nftp://f.org:21 ==>> north.gov\n",
+        ),
+        (
+            "-G",
+            "max-bps[example.org]=64000\nuser-quota[example.org]=10\ntotal-quota[north.gov]=5\n",
+        ),
         ("-L", "admin\nradm[example.org]\n"),
     ];
     for (cmd, want) in expected {
@@ -291,7 +433,10 @@ fn coturn_reads_what_we_write() {
     coturn_ok(d, &with(&["-d", "-u", "alice", "-r", "example.org"]));
     coturn_ok(d, &with(&["-R", "-o", "https://app.example.org"]));
     assert_eq!(listing(ours(d, &with(&["-l"]))), "ninefingers[north.gov]\n");
-    assert_eq!(listing(ours(d, &with(&["-I"]))), "ftp://f.org:21 ==>> north.gov\n");
+    assert_eq!(
+        listing(ours(d, &with(&["-I"]))),
+        "ftp://f.org:21 ==>> north.gov\n"
+    );
 }
 
 /// A database written by coturn's turnadmin lists identically through ours.
@@ -303,17 +448,39 @@ fn we_read_what_coturn_writes() {
         return;
     }
     let b = ["-b", "coturn.db"];
-    let with = |extra: &[&'static str]| -> Vec<&str> { b.iter().copied().chain(extra.iter().copied()).collect() };
-    coturn_ok(d, &with(&["-a", "-u", "alice", "-r", "example.org", "-p", "secret"]));
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        b.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    coturn_ok(
+        d,
+        &with(&["-a", "-u", "alice", "-r", "example.org", "-p", "secret"]),
+    );
     coturn_ok(d, &with(&["-a", "-u", "bob", "-r", "other.org", "-p", "x"]));
     coturn_ok(d, &with(&["-s", "mysecret", "-r", "example.org"]));
     coturn_ok(d, &with(&["-s", "s3", "-r", "example.org"]));
-    coturn_ok(d, &with(&["-O", "-o", "HTTPS://App.Example.org", "-r", "example.org"]));
+    coturn_ok(
+        d,
+        &with(&["-O", "-o", "HTTPS://App.Example.org", "-r", "example.org"]),
+    );
     coturn_ok(d, &with(&["-O", "-o", "x.org", "-r", "other.org"]));
     coturn_ok(d, &with(&["-O", "-o", "https://[::1]", "-r", "other.org"]));
-    coturn_ok(d, &with(&["-g", "-r", "example.org", "--max-bps", "64000", "--user-quota", "10"]));
+    coturn_ok(
+        d,
+        &with(&[
+            "-g",
+            "-r",
+            "example.org",
+            "--max-bps",
+            "64000",
+            "--user-quota",
+            "10",
+        ]),
+    );
     coturn_ok(d, &with(&["-A", "-u", "admin", "-p", "adminpw"]));
-    coturn_ok(d, &with(&["-A", "-u", "radm", "-r", "example.org", "-p", "pw2"]));
+    coturn_ok(
+        d,
+        &with(&["-A", "-u", "radm", "-r", "example.org", "-p", "pw2"]),
+    );
 
     for cmd in ["-l", "-S", "-I", "-G", "-L"] {
         let theirs = listing(coturn(d, &with(&[cmd])).unwrap());
@@ -321,26 +488,52 @@ fn we_read_what_coturn_writes() {
         assert_eq!(listing(ours(d, &with(&[cmd]))), theirs, "turnadmin {cmd}");
         for realm in ["example.org", "other.org"] {
             let theirs = listing(coturn(d, &with(&[cmd, "-r", realm])).unwrap());
-            assert_eq!(listing(ours(d, &with(&[cmd, "-r", realm]))), theirs, "turnadmin {cmd} -r {realm}");
+            assert_eq!(
+                listing(ours(d, &with(&[cmd, "-r", realm]))),
+                theirs,
+                "turnadmin {cmd} -r {realm}"
+            );
         }
     }
     // The key coturn stored is the one we compute for the same user.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let db = rt
-        .block_on(turnserver::userdb::UserDb::connect(&turnserver::userdb::DbSpec::Sqlite(d.join("coturn.db"))))
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
-    let key = rt.block_on(db.get_user_key("example.org", "alice")).unwrap();
-    let ours_k = ours(d, &["-k", "-u", "alice", "-r", "example.org", "-p", "secret"]);
-    assert_eq!(Some(ours_k.out.trim_end().trim_start_matches("0x").to_string()), key);
+    let db = rt
+        .block_on(turnserver::userdb::UserDb::connect(
+            &turnserver::userdb::DbSpec::Sqlite(d.join("coturn.db")),
+        ))
+        .unwrap();
+    let key = rt
+        .block_on(db.get_user_key("example.org", "alice"))
+        .unwrap();
+    let ours_k = ours(
+        d,
+        &["-k", "-u", "alice", "-r", "example.org", "-p", "secret"],
+    );
+    assert_eq!(
+        Some(ours_k.out.trim_end().trim_start_matches("0x").to_string()),
+        key
+    );
     // coturn's admin hashes verify with our code.
     let admin = rt.block_on(db.get_admin_user("radm")).unwrap().unwrap();
     assert_eq!(admin.realm, "example.org");
-    assert!(turnserver::admin::hash::verify_password(&admin.password, "pw2"));
+    assert!(turnserver::admin::hash::verify_password(
+        &admin.password,
+        "pw2"
+    ));
     // And our turnadmin edits coturn's file.
     ours_ok(d, &with(&["-d", "-u", "bob", "-r", "other.org"]));
     ours_ok(d, &with(&["-R", "-o", "https://app.example.org"]));
-    assert_eq!(listing(coturn(d, &with(&["-l"])).unwrap()), "alice[example.org]\n");
-    assert_eq!(listing(coturn(d, &with(&["-I", "-r", "example.org"])).unwrap()), "");
+    assert_eq!(
+        listing(coturn(d, &with(&["-l"])).unwrap()),
+        "alice[example.org]\n"
+    );
+    assert_eq!(
+        listing(coturn(d, &with(&["-I", "-r", "example.org"])).unwrap()),
+        ""
+    );
 }
 
 #[test]
@@ -348,7 +541,12 @@ fn database_errors_fail() {
     let dir = tempfile::tempdir().unwrap();
     let o = ours(dir.path(), &["-l", "-b", "/nonexistent/dir/turndb"]);
     assert_eq!((o.code, o.out.as_str()), (255, ""));
-    assert!(o.err.starts_with("ERROR: SQLite DB </nonexistent/dir/turndb>"), "{}", o.err);
+    assert!(
+        o.err
+            .starts_with("ERROR: SQLite DB </nonexistent/dir/turndb>"),
+        "{}",
+        o.err
+    );
     let o = ours(dir.path(), &["-l", "--mongo-userdb", "mongodb://localhost"]);
     assert_eq!(o.code, 255);
     assert!(o.err.contains("MongoDB is not supported"), "{}", o.err);

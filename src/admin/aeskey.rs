@@ -84,11 +84,14 @@ pub fn encrypt_password(key: &[u8; KEY_LEN], password: &[u8]) -> String {
 
 /// The plain password behind `encoded`; `None` when it is not base64.
 pub fn decrypt_password(key: &[u8; KEY_LEN], encoded: &str) -> Option<Vec<u8>> {
-    let raw = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     Some(ctr_apply(key, &raw))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // fixed test inputs: a panic is the failure report
 mod tests {
     use super::*;
 
@@ -98,14 +101,24 @@ mod tests {
     #[test]
     fn decrypts_coturn_output() {
         // `turnadmin -E -f <key> -p mypass` printed these with that key.
-        assert_eq!(decrypt_password(COTURN_KEY, "FUYwKO95").as_deref(), Some(&b"mypass"[..]));
+        assert_eq!(
+            decrypt_password(COTURN_KEY, "FUYwKO95").as_deref(),
+            Some(&b"mypass"[..])
+        );
         let other: &[u8; 16] = b"0123456789abcdef";
         assert_eq!(encrypt_password(other, b"mypass"), "ZuJluzg3");
         // Three counter blocks, made by coturn with key file `5rk4bPrGa3U4a51n`.
         let k: &[u8; 16] = b"5rk4bPrGa3U4a51n";
-        assert_eq!(decrypt_password(k, "8Jw3P4PR").as_deref(), Some(&b"mypass"[..]));
         assert_eq!(
-            decrypt_password(k, "/MUqK5PKMDEwT6QsH4jW4PpWDlrhkNp5zPb1EqfcsGA92jx1r9eP8A==").as_deref(),
+            decrypt_password(k, "8Jw3P4PR").as_deref(),
+            Some(&b"mypass"[..])
+        );
+        assert_eq!(
+            decrypt_password(
+                k,
+                "/MUqK5PKMDEwT6QsH4jW4PpWDlrhkNp5zPb1EqfcsGA92jx1r9eP8A=="
+            )
+            .as_deref(),
             Some(&b"a much longer password of 40 characters!"[..])
         );
     }
@@ -122,10 +135,15 @@ mod tests {
         let enc = encrypt_password(&key, pw);
         assert_eq!(decrypt_password(&key, &enc).as_deref(), Some(&pw[..]));
         // CTR: ciphertext is as long as the text.
-        let raw = base64::engine::general_purpose::STANDARD.decode(&enc).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&enc)
+            .unwrap();
         assert_eq!(raw.len(), pw.len());
         // Counter block 1 differs from block 0 (not ECB of a constant).
-        assert_ne!(ctr_apply(&key, &[0; 32])[..16], ctr_apply(&key, &[0; 32])[16..]);
+        assert_ne!(
+            ctr_apply(&key, &[0; 32])[..16],
+            ctr_apply(&key, &[0; 32])[16..]
+        );
     }
 
     #[test]

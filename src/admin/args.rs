@@ -132,7 +132,11 @@ const SHORT: &[(char, bool, Key)] = &[
 /// accepted next to 4.6.1's `--list-realm-option`.
 const LONG: &[(&str, bool, Key)] = &[
     ("generate-encrypted-password", false, Key::GenPassword),
-    ("generate-encrypted-password-aes", false, Key::GenPasswordAes),
+    (
+        "generate-encrypted-password-aes",
+        false,
+        Key::GenPasswordAes,
+    ),
     ("key", false, Key::PrintKey),
     ("add", false, Key::Add),
     ("delete", false, Key::Delete),
@@ -252,12 +256,15 @@ fn long_token(body: &str, args: &[String], i: &mut usize) -> Token {
         Some((n, v)) => (n, Some(v.to_string())),
         None => (body, None),
     };
-    let exact: Option<&'static (&'static str, bool, Key)> = LONG.iter().find(|(n, _, _)| *n == name);
+    let exact: Option<&'static (&'static str, bool, Key)> =
+        LONG.iter().find(|(n, _, _)| *n == name);
     let found = match exact {
         Some(e) => e,
         None => {
-            let matches: Vec<&'static (&'static str, bool, Key)> =
-                LONG.iter().filter(|(n, _, _)| n.starts_with(name)).collect();
+            let matches: Vec<&'static (&'static str, bool, Key)> = LONG
+                .iter()
+                .filter(|(n, _, _)| n.starts_with(name))
+                .collect();
             let Some(&first) = matches.first() else {
                 return Token::Error(GetoptError::Unrecognized(body.to_string()));
             };
@@ -527,6 +534,7 @@ pub const USAGE: &str = "\nUsage: turnadmin [command] [options]\n\nCommands:\n\n
 \t-h, --help\t\t\tHelp\n\n";
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // fixed test inputs: a panic is the failure report
 mod tests {
     use super::*;
 
@@ -552,12 +560,30 @@ mod tests {
     #[test]
     fn glibc_error_lines() {
         assert_eq!(err(&["-Q"]), "turnadmin: invalid option -- 'Q'");
-        assert_eq!(err(&["-h"]), "turnadmin: option requires an argument -- 'h'");
-        assert_eq!(err(&["-l", "-r"]), "turnadmin: option requires an argument -- 'r'");
-        assert_eq!(err(&["--bogus"]), "turnadmin: unrecognized option '--bogus'");
-        assert_eq!(err(&["--bogus=1"]), "turnadmin: unrecognized option '--bogus=1'");
-        assert_eq!(err(&["--key=3"]), "turnadmin: option '--key' doesn't allow an argument");
-        assert_eq!(err(&["--user"]), "turnadmin: option '--user' requires an argument");
+        assert_eq!(
+            err(&["-h"]),
+            "turnadmin: option requires an argument -- 'h'"
+        );
+        assert_eq!(
+            err(&["-l", "-r"]),
+            "turnadmin: option requires an argument -- 'r'"
+        );
+        assert_eq!(
+            err(&["--bogus"]),
+            "turnadmin: unrecognized option '--bogus'"
+        );
+        assert_eq!(
+            err(&["--bogus=1"]),
+            "turnadmin: unrecognized option '--bogus=1'"
+        );
+        assert_eq!(
+            err(&["--key=3"]),
+            "turnadmin: option '--key' doesn't allow an argument"
+        );
+        assert_eq!(
+            err(&["--user"]),
+            "turnadmin: option '--user' requires an argument"
+        );
         assert_eq!(
             err(&["--lis"]),
             "turnadmin: option '--lis' is ambiguous; possibilities: '--list' '--list-admin' \

@@ -15,8 +15,11 @@ use crate::userdb::{AdminUser, DbError, DbSpec, UserDb};
 
 /// Where coturn 4.6.1 looks for its SQLite file when no database option is
 /// given, in its order of preference.
-pub const DEFAULT_SQLITE_PATHS: [&str; 3] =
-    ["/var/db/turndb", "/usr/local/var/db/turndb", "/var/lib/turn/turndb"];
+pub const DEFAULT_SQLITE_PATHS: [&str; 3] = [
+    "/var/db/turndb",
+    "/usr/local/var/db/turndb",
+    "/var/lib/turn/turndb",
+];
 
 /// The default database: the first of [`DEFAULT_SQLITE_PATHS`] that exists,
 /// else the first whose directory exists, else the Debian path.
@@ -25,7 +28,11 @@ pub fn default_sqlite_path() -> PathBuf {
     candidates
         .iter()
         .find(|p| p.is_file())
-        .or_else(|| candidates.iter().find(|p| p.parent().is_some_and(|d| d.is_dir())))
+        .or_else(|| {
+            candidates
+                .iter()
+                .find(|p| p.parent().is_some_and(|d| d.is_dir()))
+        })
         .cloned()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SQLITE_PATHS[2]))
 }
@@ -47,7 +54,9 @@ impl Missing {
             Missing::Password => "The operation cannot be completed: the password must be set.",
             Missing::Realm => "The operation cannot be completed: the realm must be set.",
             Missing::Origin => "The operation cannot be completed: the origin must be set.",
-            Missing::RealmOption => "The operation cannot be completed: a realm option must be set.",
+            Missing::RealmOption => {
+                "The operation cannot be completed: a realm option must be set."
+            }
         }
     }
 }
@@ -65,17 +74,42 @@ pub enum Action {
     ListOrigins(Option<String>),
     ListRealmOptions(Option<String>),
     /// Replace the realm's secret (coturn deletes it first, then inserts).
-    SetSecret { realm: String, secret: String },
-    DeleteSecret { realm: String, secret: String },
-    DeleteAllSecrets { realm: String },
-    AddOrigin { origin: String, realm: String },
-    DelOrigin { origin: String },
+    SetSecret {
+        realm: String,
+        secret: String,
+    },
+    DeleteSecret {
+        realm: String,
+        secret: String,
+    },
+    DeleteAllSecrets {
+        realm: String,
+    },
+    AddOrigin {
+        origin: String,
+        realm: String,
+    },
+    DelOrigin {
+        origin: String,
+    },
     /// (option, value) pairs; value "0" removes the option.
-    SetRealmOptions { realm: String, options: Vec<(&'static str, String)> },
-    SetUserKey { realm: String, user: String, hmackey: String },
-    DeleteUser { realm: String, user: String },
+    SetRealmOptions {
+        realm: String,
+        options: Vec<(&'static str, String)>,
+    },
+    SetUserKey {
+        realm: String,
+        user: String,
+        hmackey: String,
+    },
+    DeleteUser {
+        realm: String,
+        user: String,
+    },
     SetAdmin(AdminUser),
-    DeleteAdmin { user: String },
+    DeleteAdmin {
+        user: String,
+    },
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
@@ -98,22 +132,33 @@ pub fn plan(inv: &Invocation, command: Command) -> Result<Action, Missing> {
             let Some(secret) = non_empty(&inv.secret) else {
                 return Ok(Action::Nothing);
             };
-            return Ok(Action::SetSecret { realm: need_realm()?, secret: secret.to_string() });
+            return Ok(Action::SetSecret {
+                realm: need_realm()?,
+                secret: secret.to_string(),
+            });
         }
         Command::DelSecret => {
             let realm = need_realm()?;
             return Ok(match non_empty(&inv.secret) {
-                Some(s) => Action::DeleteSecret { realm, secret: s.to_string() },
+                Some(s) => Action::DeleteSecret {
+                    realm,
+                    secret: s.to_string(),
+                },
                 None => Action::DeleteAllSecrets { realm },
             });
         }
         Command::AddOrigin => {
             let o = non_empty(&inv.origin).ok_or(Missing::Origin)?;
-            return Ok(Action::AddOrigin { origin: origin::canonical_origin(o), realm: need_realm()? });
+            return Ok(Action::AddOrigin {
+                origin: origin::canonical_origin(o),
+                realm: need_realm()?,
+            });
         }
         Command::DelOrigin => {
             let o = non_empty(&inv.origin).ok_or(Missing::Origin)?;
-            return Ok(Action::DelOrigin { origin: origin::canonical_origin(o) });
+            return Ok(Action::DelOrigin {
+                origin: origin::canonical_origin(o),
+            });
         }
         Command::SetRealmOption => {
             let realm = need_realm()?;
@@ -157,12 +202,21 @@ pub fn plan(inv: &Invocation, command: Command) -> Result<Action, Missing> {
         });
     }
     if command == Command::Delete {
-        return Ok(Action::DeleteUser { realm: need_realm()?, user });
+        return Ok(Action::DeleteUser {
+            realm: need_realm()?,
+            user,
+        });
     }
     let password = non_empty(&inv.password).ok_or(Missing::Password)?;
     let realm = need_realm()?;
-    let hmackey = hash::hex(&crate::stun::integrity::long_term_key(&user, &realm, password));
-    Ok(Action::SetUserKey { realm, user, hmackey })
+    let hmackey = hash::hex(&crate::stun::integrity::long_term_key(
+        &user, &realm, password,
+    ));
+    Ok(Action::SetUserKey {
+        realm,
+        user,
+        hmackey,
+    })
 }
 
 /// The database named on the command line, or coturn's default SQLite file.
@@ -174,7 +228,9 @@ pub fn db_spec(choice: &Option<DbChoice>) -> Result<DbSpec, &'static str> {
         Some(DbChoice::Mysql(s)) => DbSpec::Mysql(s.clone()),
         Some(DbChoice::Redis(s)) => DbSpec::Redis(s.clone()),
         Some(DbChoice::Mongo(_)) => {
-            return Err("The operation cannot be completed: MongoDB is not supported (--mongo-userdb).")
+            return Err(
+                "The operation cannot be completed: MongoDB is not supported (--mongo-userdb).",
+            )
         }
     })
 }
@@ -207,7 +263,10 @@ pub fn execute(inv: &Invocation, out: &mut dyn Write, err: &mut dyn Write) -> i3
             return EXIT_FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(err, "ERROR: cannot start the database runtime: {e}");
@@ -215,8 +274,12 @@ pub fn execute(inv: &Invocation, out: &mut dyn Write, err: &mut dyn Write) -> i3
         }
     };
     let result = runtime.block_on(async {
-        let db = UserDb::connect(&spec).await.map_err(|e| (describe(&spec), e))?;
-        let lines = run_action(&db, action).await.map_err(|e| (describe(&spec), e))?;
+        let db = UserDb::connect(&spec)
+            .await
+            .map_err(|e| (describe(&spec), e))?;
+        let lines = run_action(&db, action)
+            .await
+            .map_err(|e| (describe(&spec), e))?;
         Ok::<_, (String, DbError)>(lines)
     });
     match result {
@@ -252,27 +315,37 @@ pub async fn run_action(db: &UserDb, action: Action) -> Result<Vec<String>, DbEr
         Action::ListUsers(realm) => {
             let mut rows = db.list_users(realm.as_deref()).await?;
             rows.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
-            rows.into_iter().map(|(name, realm)| bracketed(&name, &realm)).collect()
+            rows.into_iter()
+                .map(|(name, realm)| bracketed(&name, &realm))
+                .collect()
         }
         Action::ListAdmins => {
             let mut rows = db.list_admin_users().await?;
             rows.sort_by(|a, b| (&a.realm, &a.name).cmp(&(&b.realm, &b.name)));
-            rows.into_iter().map(|a| bracketed(&a.name, &a.realm)).collect()
+            rows.into_iter()
+                .map(|a| bracketed(&a.name, &a.realm))
+                .collect()
         }
         Action::ListSecrets(realm) => {
             let mut rows = db.list_secrets(realm.as_deref()).await?;
             rows.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
-            rows.into_iter().map(|(value, realm)| format!("{value}[{realm}]")).collect()
+            rows.into_iter()
+                .map(|(value, realm)| format!("{value}[{realm}]"))
+                .collect()
         }
         Action::ListOrigins(realm) => {
             let mut rows = db.list_origins(realm.as_deref()).await?;
             rows.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
-            rows.into_iter().map(|(origin, realm)| format!("{origin} ==>> {realm}")).collect()
+            rows.into_iter()
+                .map(|(origin, realm)| format!("{origin} ==>> {realm}"))
+                .collect()
         }
         Action::ListRealmOptions(realm) => {
             let mut rows = db.list_realm_options(realm.as_deref()).await?;
             rows.sort_by(|a, b| (&a.realm, &a.opt).cmp(&(&b.realm, &b.opt)));
-            rows.into_iter().map(|o| format!("{}[{}]={}", o.opt, o.realm, o.value)).collect()
+            rows.into_iter()
+                .map(|o| format!("{}[{}]={}", o.opt, o.realm, o.value))
+                .collect()
         }
         Action::SetSecret { realm, secret } => {
             db.delete_secret(&realm, &secret).await?;
@@ -301,7 +374,11 @@ pub async fn run_action(db: &UserDb, action: Action) -> Result<Vec<String>, DbEr
             }
             Vec::new()
         }
-        Action::SetUserKey { realm, user, hmackey } => {
+        Action::SetUserKey {
+            realm,
+            user,
+            hmackey,
+        } => {
             db.set_user_key(&realm, &user, &hmackey).await?;
             Vec::new()
         }
@@ -330,6 +407,7 @@ fn bracketed(name: &str, realm: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // fixed test inputs: a panic is the failure report
 mod tests {
     use super::*;
     use crate::admin::args::{parse, tokenize, Parsed};
@@ -353,7 +431,10 @@ mod tests {
         assert_eq!(plan_line(&["-a"]), Err(User));
         assert_eq!(plan_line(&["-a", "-u", "alice"]), Err(Password));
         assert_eq!(plan_line(&["-a", "-u", "alice", "-p", "s"]), Err(Realm));
-        assert_eq!(plan_line(&["-a", "-u", "x", "-r", "y", "-p", ""]), Err(Password));
+        assert_eq!(
+            plan_line(&["-a", "-u", "x", "-r", "y", "-p", ""]),
+            Err(Password)
+        );
         assert_eq!(plan_line(&["-d", "-u", "alice"]), Err(Realm));
         assert_eq!(plan_line(&["-A"]), Err(User));
         assert_eq!(plan_line(&["-A", "-u", "admin"]), Err(Password));
@@ -367,8 +448,14 @@ mod tests {
         assert_eq!(plan_line(&["-R"]), Err(Origin));
         assert_eq!(plan_line(&["-g", "--max-bps", "1"]), Err(Realm));
         assert_eq!(plan_line(&["-g", "-r", "r"]), Err(RealmOption));
-        assert_eq!(plan_line(&["-g", "-r", "r", "--user-quota", "-5"]), Err(RealmOption));
-        assert_eq!(plan_line(&["-g", "-r", "r", "--max-bps", "-1"]), Err(RealmOption));
+        assert_eq!(
+            plan_line(&["-g", "-r", "r", "--user-quota", "-5"]),
+            Err(RealmOption)
+        );
+        assert_eq!(
+            plan_line(&["-g", "-r", "r", "--max-bps", "-1"]),
+            Err(RealmOption)
+        );
         assert_eq!(
             RealmOption.message(),
             "The operation cannot be completed: a realm option must be set."
@@ -378,7 +465,15 @@ mod tests {
     #[test]
     fn plans() {
         assert_eq!(
-            plan_line(&["-a", "-u", "ninefingers", "-r", "north.gov", "-p", "youhavetoberealistic"]),
+            plan_line(&[
+                "-a",
+                "-u",
+                "ninefingers",
+                "-r",
+                "north.gov",
+                "-p",
+                "youhavetoberealistic"
+            ]),
             Ok(Action::SetUserKey {
                 realm: "north.gov".into(),
                 user: "ninefingers".into(),
@@ -392,14 +487,29 @@ mod tests {
         );
         assert_eq!(
             plan_line(&["-O", "-o", "HTTPS://App.Example.org/x", "-r", "e"]),
-            Ok(Action::AddOrigin { origin: "https://app.example.org:443".into(), realm: "e".into() })
+            Ok(Action::AddOrigin {
+                origin: "https://app.example.org:443".into(),
+                realm: "e".into()
+            })
         );
         assert_eq!(
             plan_line(&["-R", "-o", "http://a"]),
-            Ok(Action::DelOrigin { origin: "http://a:80".into() })
+            Ok(Action::DelOrigin {
+                origin: "http://a:80".into()
+            })
         );
         assert_eq!(
-            plan_line(&["-g", "-r", "r", "--max-bps", "64000", "--user-quota", "10", "--total-quota", "0"]),
+            plan_line(&[
+                "-g",
+                "-r",
+                "r",
+                "--max-bps",
+                "64000",
+                "--user-quota",
+                "10",
+                "--total-quota",
+                "0"
+            ]),
             Ok(Action::SetRealmOptions {
                 realm: "r".into(),
                 options: vec![
@@ -418,7 +528,10 @@ mod tests {
         );
         assert_eq!(plan_line(&["-l", "-r", ""]), Ok(Action::ListUsers(None)));
         assert_eq!(plan_line(&["-A", "-l", "-r", "x"]), Ok(Action::ListAdmins));
-        assert_eq!(plan_line(&["-D", "-u", "adm"]), Ok(Action::DeleteAdmin { user: "adm".into() }));
+        assert_eq!(
+            plan_line(&["-D", "-u", "adm"]),
+            Ok(Action::DeleteAdmin { user: "adm".into() })
+        );
         match plan_line(&["-A", "-u", "adm", "-p", "pw", "-r", "e"]) {
             Ok(Action::SetAdmin(a)) => {
                 assert_eq!((a.name.as_str(), a.realm.as_str()), ("adm", "e"));

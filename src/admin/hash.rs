@@ -40,10 +40,12 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
@@ -57,6 +59,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // fixed test inputs: a panic is the failure report
 mod tests {
     use super::*;
 
@@ -90,7 +93,10 @@ mod tests {
         assert_eq!(a.len(), 3 + 16 + 1 + 64);
         assert!(a.starts_with("$5$"));
         assert_eq!(a.as_bytes()[19], b'$');
-        assert!(a[3..19].bytes().chain(a[20..].bytes()).all(|c| c.is_ascii_hexdigit()));
+        assert!(a[3..19]
+            .bytes()
+            .chain(a[20..].bytes())
+            .all(|c| c.is_ascii_hexdigit()));
         assert!(verify_password(&a, "adminpw"));
         assert!(!verify_password(&a, "adminpW"));
     }

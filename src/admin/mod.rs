@@ -126,13 +126,18 @@ fn write_key(path: &Path, err: &mut dyn Write) -> i32 {
     match aeskey::write_key_file(path) {
         Ok(_) => 0,
         Err(e) => {
-            let _ = writeln!(err, "ERROR: cannot write the key file {}: {e}", path.display());
+            let _ = writeln!(
+                err,
+                "ERROR: cannot write the key file {}: {e}",
+                path.display()
+            );
             EXIT_FAILURE
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // fixed test inputs: a panic is the failure report
 mod tests {
     use super::*;
 
@@ -150,21 +155,44 @@ mod tests {
 
     #[test]
     fn print_key_vector() {
-        let (code, out, err) =
-            run_line(&["-k", "-u", "ninefingers", "-r", "north.gov", "-p", "youhavetoberealistic"]);
-        assert_eq!((code, out.as_str(), err.as_str()), (0, "0xbc807ee29df3c9ffa736523fb2c4e8ee\n", ""));
+        let (code, out, err) = run_line(&[
+            "-k",
+            "-u",
+            "ninefingers",
+            "-r",
+            "north.gov",
+            "-p",
+            "youhavetoberealistic",
+        ]);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (0, "0xbc807ee29df3c9ffa736523fb2c4e8ee\n", "")
+        );
         // No realm is allowed for -k: MD5("a::c"), as coturn prints it.
         let (code, out, _) = run_line(&["-k", "-u", "a", "-p", "c"]);
-        assert_eq!((code, out.as_str()), (0, "0xa0203ab238a30b95f6c1becc9ecedad9\n"));
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "0xa0203ab238a30b95f6c1becc9ecedad9\n")
+        );
     }
 
     #[test]
     fn missing_pieces_are_reported_in_coturns_order() {
-        let must = |what: &str| format!("The operation cannot be completed: the {what} must be set.\n");
+        let must =
+            |what: &str| format!("The operation cannot be completed: the {what} must be set.\n");
         assert_eq!(run_line(&["-k"]), (255, String::new(), must("user")));
-        assert_eq!(run_line(&["-k", "-r", "r", "-p", "x"]), (255, String::new(), must("user")));
-        assert_eq!(run_line(&["-k", "-u", "a", "-r", "b"]), (255, String::new(), must("password")));
-        assert_eq!(run_line(&["-k", "-u", "", "-p", "x"]), (255, String::new(), must("user")));
+        assert_eq!(
+            run_line(&["-k", "-r", "r", "-p", "x"]),
+            (255, String::new(), must("user"))
+        );
+        assert_eq!(
+            run_line(&["-k", "-u", "a", "-r", "b"]),
+            (255, String::new(), must("password"))
+        );
+        assert_eq!(
+            run_line(&["-k", "-u", "", "-p", "x"]),
+            (255, String::new(), must("user"))
+        );
     }
 
     #[test]
@@ -184,7 +212,10 @@ mod tests {
         assert_eq!((code, err.as_str()), (255, args::USAGE));
         let (code, _, err) = run_line(&["-Q"]);
         assert_eq!(code, 255);
-        assert_eq!(err, format!("turnadmin: invalid option -- 'Q'\n{}", args::USAGE));
+        assert_eq!(
+            err,
+            format!("turnadmin: invalid option -- 'Q'\n{}", args::USAGE)
+        );
     }
 
     #[test]
@@ -213,11 +244,17 @@ mod tests {
         let kp = dir.path().join("key");
         let kp = kp.to_str().unwrap();
         // -x alone writes a key, whatever else is on the line.
-        assert_eq!(run_line(&["-x", kp, "-l", "-b", "/nonexistent/db"]), (0, String::new(), String::new()));
+        assert_eq!(
+            run_line(&["-x", kp, "-l", "-b", "/nonexistent/db"]),
+            (0, String::new(), String::new())
+        );
         let key = aeskey::read_key_file(Path::new(kp)).unwrap();
         let (code, out, _) = run_line(&["-E", "-f", kp, "-p", "mypass"]);
         assert_eq!(code, 0);
-        assert_eq!(out, format!("{}\n", aeskey::encrypt_password(&key, b"mypass")));
+        assert_eq!(
+            out,
+            format!("{}\n", aeskey::encrypt_password(&key, b"mypass"))
+        );
         // Order of -f and -p does not matter here (coturn's output depends on it).
         assert_eq!(run_line(&["-E", "-p", "mypass", "-f", kp]).1, out);
         let enc = out.trim_end().to_string();
@@ -225,7 +262,10 @@ mod tests {
             assert_eq!(run_line(line), (0, "mypass\n".to_string(), String::new()));
         }
         // Not base64: an empty line, as coturn.
-        assert_eq!(run_line(&["-f", kp, "-v", "!!!"]), (0, "\n".to_string(), String::new()));
+        assert_eq!(
+            run_line(&["-f", kp, "-v", "!!!"]),
+            (0, "\n".to_string(), String::new())
+        );
     }
 
     #[test]
@@ -241,7 +281,10 @@ mod tests {
         let short = dir.path().join("short");
         std::fs::write(&short, b"abc\n").unwrap();
         let (code, _, err) = run_line(&["-v", "Zm9v", "-f", short.to_str().unwrap()]);
-        assert_eq!((code, err.as_str()), (255, "ERROR: Secret-Key length is not enough\n"));
+        assert_eq!(
+            (code, err.as_str()),
+            (255, "ERROR: Secret-Key length is not enough\n")
+        );
         // -E without -p is not a command: usage.
         let (code, _, err) = run_line(&["-E", "-f", missing]);
         assert_eq!((code, err.as_str()), (255, args::USAGE));

@@ -105,7 +105,11 @@ fn parse_authority(a: &str) -> Option<(&str, Option<u16>)> {
         None => a,
     };
     // The port is the run of digits at the end, if a colon precedes it.
-    let digits = hostport.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let digits = hostport
+        .bytes()
+        .rev()
+        .take_while(u8::is_ascii_digit)
+        .count();
     let split = hostport.len() - digits;
     let (host, port) = if split > 0 && hostport.as_bytes()[split - 1] == b':' {
         let p = &hostport[split..];
@@ -138,7 +142,9 @@ fn bracket_ok(s: &str) -> bool {
         return !ver.is_empty()
             && ver.bytes().all(|b| b.is_ascii_hexdigit())
             && !addr.is_empty()
-            && addr.bytes().all(|b| unreserved(b) || SUB_DELIMS.contains(&b) || b == b':');
+            && addr
+                .bytes()
+                .all(|b| unreserved(b) || SUB_DELIMS.contains(&b) || b == b':');
     }
     s.parse::<Ipv6Addr>().is_ok()
 }
@@ -184,6 +190,7 @@ fn chars_ok(s: &str, extra: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // fixed test inputs: a panic is the failure report
 mod tests {
     use super::canonical_origin as c;
 
@@ -271,7 +278,12 @@ mod tests {
 
     #[test]
     fn idempotent_and_bounded() {
-        for o in ["https://app.example.org", "FOO://BAR", "X.ORG", "http://[::1]:9"] {
+        for o in [
+            "https://app.example.org",
+            "FOO://BAR",
+            "X.ORG",
+            "http://[::1]:9",
+        ] {
             assert_eq!(c(&c(o)), c(o));
         }
         let long = format!("https://{}.org", "a".repeat(200));

@@ -268,10 +268,15 @@ fn long_token(body: &str, args: &[String], i: &mut usize) -> Token {
             let Some(&first) = matches.first() else {
                 return Token::Error(GetoptError::Unrecognized(body.to_string()));
             };
-            // glibc calls a prefix ambiguous only when its matches differ in
-            // meaning; aliases of one option are fine.
-            if matches.iter().any(|m| m.1 != first.1 || m.2 != first.2) {
-                let names = matches.iter().map(|m| m.0).collect();
+            // glibc compares every later match with the first one: a prefix
+            // is ambiguous only if some match means something else, and the
+            // message names the first match and those that differ from it
+            // (aliases of the first are neither an ambiguity nor listed).
+            let differs = |m: &(&str, bool, Key)| m.1 != first.1 || m.2 != first.2;
+            if matches.iter().any(|m| differs(m)) {
+                let names = std::iter::once(first.0)
+                    .chain(matches.iter().filter(|m| differs(m)).map(|m| m.0))
+                    .collect();
                 return Token::Error(GetoptError::Ambiguous(body.to_string(), names));
             }
             first

@@ -125,6 +125,8 @@ enum Pool {
 pub struct SqlDb {
     pool: Pool,
     query_timeout: Duration,
+    /// The pool's acquire timeout, for error messages.
+    connect_timeout: Duration,
 }
 
 /// Runs `$body` with `$p` bound to whichever concrete pool this is; the body
@@ -172,6 +174,7 @@ impl SqlDb {
                 Ok(SqlDb {
                     pool: Pool::Postgres(pool),
                     query_timeout: DEFAULT_QUERY_TIMEOUT,
+                    connect_timeout: timeout,
                 })
             }
             DbSpec::Mysql(s) => {
@@ -183,6 +186,7 @@ impl SqlDb {
                 Ok(SqlDb {
                     pool: Pool::Mysql(pool),
                     query_timeout: spec.read_timeout.unwrap_or(DEFAULT_QUERY_TIMEOUT),
+                    connect_timeout: spec.connect_timeout,
                 })
             }
             DbSpec::Redis(_) => Err(DbError::BadSpec(
@@ -210,6 +214,7 @@ impl SqlDb {
         let db = SqlDb {
             pool: Pool::Sqlite(pool),
             query_timeout: DEFAULT_QUERY_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         };
         db.create_schema().await?;
         Ok(db)
@@ -221,10 +226,7 @@ impl SqlDb {
     /// tests and available to tools. The connected user needs CREATE rights.
     pub async fn create_schema(&self) -> DbResult<()> {
         let statements: Vec<String> = match self.pool {
-            Pool::Sqlite(_) => SQLITE_TABLES
-                .iter()
-                .map(|s| if_not_exists(s))
-                .collect(),
+            Pool::Sqlite(_) => SQLITE_TABLES.iter().map(|s| if_not_exists(s)).collect(),
             _ => schema_statements().map(|s| if_not_exists(&s)).collect(),
         };
         for s in statements {
@@ -304,6 +306,12 @@ impl SqlDb {
                 Ok(Err(e)) if !retried && connection_lost(&e) => {
                     tracing::debug!(error = %e, "database connection lost, retrying once");
                     retried = true;
+                }
+                Ok(Err(sqlx::Error::PoolTimedOut)) => {
+                    return Err(self.backend_error(format_args!(
+                        "no connection within {} s (database down or unreachable?)",
+                        self.connect_timeout.as_secs()
+                    )))
                 }
                 Ok(Err(e)) => return Err(self.backend_error(e)),
                 Err(_) => {
@@ -430,11 +438,9 @@ impl SqlDb {
     }
 
     pub async fn set_user_key(&self, realm: &str, name: &str, hmackey: &str) -> DbResult<()> {
-        let sql = self.dialect().upsert(
-            "turnusers_lt",
-            &["realm", "name"],
-            &["hmackey"],
-        );
+        let sql = self
+            .dialect()
+            .upsert("turnusers_lt", &["realm", "name"], &["hmackey"]);
         self.exec(&sql, &[realm, name, hmackey]).await.map(|_| ())
     }
 
@@ -470,7 +476,9 @@ impl SqlDb {
     }
 
     pub async fn add_secret(&self, realm: &str, value: &str) -> DbResult<()> {
-        let sql = self.dialect().insert_new("turn_secret", &["realm", "value"]);
+        let sql = self
+            .dialect()
+            .insert_new("turn_secret", &["realm", "value"]);
         self.exec(&sql, &[realm, value]).await.map(|_| ())
     }
 
@@ -885,7 +893,10 @@ pub fn parse_postgres(spec: &str) -> DbResult<(PgConnectOptions, Duration)> {
             "application_name" => opts = opts.application_name(&v),
             "options" => opts = opts.options(parse_pg_options(&v)?),
             k if LIBPQ_IGNORED.contains(&k) => {
-                tracing::warn!(key = k, "PostgreSQL connection option not supported, ignored");
+                tracing::warn!(
+                    key = k,
+                    "PostgreSQL connection option not supported, ignored"
+                );
             }
             _ => return Err(bad(format!("invalid PostgreSQL connection option \"{k}\""))),
         }
@@ -947,8 +958,8 @@ fn parse_postgres_uri(uri: &str) -> DbResult<(PgConnectOptions, Duration)> {
         }
         None => uri.to_string(),
     };
-    let opts = PgConnectOptions::from_str(&cleaned)
-        .map_err(|e| bad(format!("PostgreSQL URI: {e}")))?;
+    let opts =
+        PgConnectOptions::from_str(&cleaned).map_err(|e| bad(format!("PostgreSQL URI: {e}")))?;
     Ok((opts, timeout))
 }
 
@@ -1018,7 +1029,8 @@ pub fn parse_mysql(spec: &str) -> DbResult<MysqlSpec> {
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "root".to_string());
     o = o.username(&user).password(&password).database(&dbname);
-    let tls = key.is_some() || cert.is_some() || ca.is_some() || capath.is_some() || cipher.is_some();
+    let tls =
+        key.is_some() || cert.is_some() || ca.is_some() || capath.is_some() || cipher.is_some();
     if tls {
         o = o.ssl_mode(if ca.is_some() {
             MySqlSslMode::VerifyCa
@@ -1074,14 +1086,21 @@ mod tests {
         );
         assert_eq!(
             kw("password='a b\\'c\\\\d' user = 'o''brien'  dbname=''"),
-            vec![p("password", "a b'c\\d"), p("user", "o'brien"), p("dbname", "")]
+            vec![
+                p("password", "a b'c\\d"),
+                p("user", "o'brien"),
+                p("dbname", "")
+            ]
         );
         assert_eq!(kw("   "), vec![]);
     }
 
     #[test]
     fn libpq_errors() {
-        assert!(matches!(split_libpq_keywords("host"), Err(DbError::BadSpec(_))));
+        assert!(matches!(
+            split_libpq_keywords("host"),
+            Err(DbError::BadSpec(_))
+        ));
         assert!(matches!(
             split_libpq_keywords("password='open"),
             Err(DbError::BadSpec(_))
@@ -1091,9 +1110,18 @@ mod tests {
             Err(e) => panic!("wrong error {e}"),
             Ok(_) => panic!("bogus key accepted"),
         }
-        assert!(matches!(parse_postgres("port=abc"), Err(DbError::BadSpec(_))));
-        assert!(matches!(parse_postgres("sslmode=maybe"), Err(DbError::BadSpec(_))));
-        assert!(matches!(parse_postgres("host=a,b"), Err(DbError::BadSpec(_))));
+        assert!(matches!(
+            parse_postgres("port=abc"),
+            Err(DbError::BadSpec(_))
+        ));
+        assert!(matches!(
+            parse_postgres("sslmode=maybe"),
+            Err(DbError::BadSpec(_))
+        ));
+        assert!(matches!(
+            parse_postgres("host=a,b"),
+            Err(DbError::BadSpec(_))
+        ));
     }
 
     #[test]
@@ -1109,8 +1137,8 @@ mod tests {
         assert!(matches!(o.get_ssl_mode(), PgSslMode::Disable));
         assert_eq!(t, Duration::from_secs(3));
 
-        let (o, t) = parse_postgres("host=/run/pg port=5433 options='-c search_path=turn'")
-            .expect("parses");
+        let (o, t) =
+            parse_postgres("host=/run/pg port=5433 options='-c search_path=turn'").expect("parses");
         assert_eq!(
             o.get_socket().map(|p| p.display().to_string()),
             Some("/run/pg".to_string())
@@ -1165,7 +1193,11 @@ mod tests {
 
         let s = parse_mysql("user=u").expect("parses");
         assert_eq!(s.options.get_host(), "127.0.0.1", "coturn's default host");
-        assert_eq!(s.options.get_database(), Some("0"), "coturn's default dbname");
+        assert_eq!(
+            s.options.get_database(),
+            Some("0"),
+            "coturn's default dbname"
+        );
     }
 
     #[test]
@@ -1190,7 +1222,10 @@ mod tests {
             Err(e) => panic!("wrong error {e}"),
             Ok(_) => panic!("word without = accepted"),
         }
-        assert!(matches!(parse_mysql("port=99999"), Err(DbError::BadSpec(_))));
+        assert!(matches!(
+            parse_mysql("port=99999"),
+            Err(DbError::BadSpec(_))
+        ));
     }
 
     #[test]
@@ -1217,12 +1252,7 @@ mod tests {
     #[test]
     fn schema_has_the_eight_tables() {
         let names: Vec<String> = schema_statements()
-            .map(|s| {
-                s.split_whitespace()
-                    .nth(2)
-                    .unwrap_or_default()
-                    .to_string()
-            })
+            .map(|s| s.split_whitespace().nth(2).unwrap_or_default().to_string())
             .collect();
         assert_eq!(
             names,
@@ -1237,6 +1267,8 @@ mod tests {
                 "admin_user"
             ]
         );
-        assert!(if_not_exists(SQLITE_TABLES[0]).starts_with("CREATE TABLE IF NOT EXISTS turnusers_lt "));
+        assert!(
+            if_not_exists(SQLITE_TABLES[0]).starts_with("CREATE TABLE IF NOT EXISTS turnusers_lt ")
+        );
     }
 }

@@ -1,12 +1,17 @@
 //! Black-box tests of the `turnadmin` binary: coturn's output formats and
 //! exit codes, and databases shared both ways with coturn's own
 //! `/usr/bin/turnadmin` (those parts are skipped, with a note, when coturn
-//! is not installed). Every database is a SQLite file in a temp dir.
+//! is not installed). SQLite databases are files in a temp dir; PostgreSQL
+//! and MariaDB are throwaway servers (`common::dbservers`).
 
 #![allow(clippy::unwrap_used)] // test fixtures: a panic is the failure report
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
+
+use common::dbservers::{MariaDb, PgServer};
 
 const OURS: &str = env!("CARGO_BIN_EXE_turnadmin");
 const COTURN: &str = "/usr/bin/turnadmin";
@@ -550,4 +555,99 @@ fn database_errors_fail() {
     let o = ours(dir.path(), &["-l", "--mongo-userdb", "mongodb://localhost"]);
     assert_eq!(o.code, 255);
     assert!(o.err.contains("MongoDB is not supported"), "{}", o.err);
+}
+
+/// One PostgreSQL or MariaDB database written by both tools: each lists
+/// every row, whoever wrote it, in the same lines.
+fn shared_server_db(selector: &str, conn: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    if coturn(d, &["--help"]).is_none() {
+        return;
+    }
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        [selector, conn]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect()
+    };
+    ours_ok(
+        d,
+        &with(&["-a", "-u", "alice", "-r", "example.org", "-p", "secret"]),
+    );
+    ours_ok(d, &with(&["-s", "mysecret", "-r", "example.org"]));
+    ours_ok(
+        d,
+        &with(&["-O", "-o", "HTTPS://App.example.org", "-r", "example.org"]),
+    );
+    ours_ok(
+        d,
+        &with(&[
+            "-g",
+            "-r",
+            "example.org",
+            "--max-bps",
+            "64000",
+            "--user-quota",
+            "10",
+        ]),
+    );
+    ours_ok(d, &with(&["-A", "-u", "admin", "-p", "adminpw"]));
+    coturn_ok(d, &with(&["-a", "-u", "bob", "-r", "other.org", "-p", "x"]));
+    coturn_ok(d, &with(&["-s", "s2", "-r", "other.org"]));
+    coturn_ok(d, &with(&["-O", "-o", "http://x.org", "-r", "other.org"]));
+    coturn_ok(d, &with(&["-g", "-r", "other.org", "--total-quota", "5"]));
+    coturn_ok(
+        d,
+        &with(&["-A", "-u", "radm", "-r", "other.org", "-p", "pw"]),
+    );
+
+    let expected = [
+        ("-l", "alice[example.org]\nbob[other.org]\n"),
+        ("-S", "mysecret[example.org]\ns2[other.org]\n"),
+        (
+            "-I",
+            "https://app.example.org:443 ==>> example.org\nhttp://x.org:80 ==>> other.org\n",
+        ),
+        (
+            "-G",
+            "max-bps[example.org]=64000\nuser-quota[example.org]=10\ntotal-quota[other.org]=5\n",
+        ),
+        ("-L", "admin\nradm[other.org]\n"),
+    ];
+    for (cmd, want) in expected {
+        assert_eq!(listing(ours(d, &with(&[cmd]))), want, "turnadmin {cmd}");
+        assert_eq!(
+            listing(coturn(d, &with(&[cmd])).unwrap()),
+            want,
+            "coturn turnadmin {cmd}"
+        );
+    }
+    // Zero removes an option, whichever tool sets it (coturn's SQL drivers
+    // delete the row for 0 on PostgreSQL and MySQL).
+    ours_ok(d, &with(&["-g", "-r", "example.org", "--max-bps", "0"]));
+    coturn_ok(d, &with(&["-g", "-r", "other.org", "--total-quota", "0"]));
+    let want = "user-quota[example.org]=10\n";
+    assert_eq!(listing(ours(d, &with(&["-G"]))), want);
+    assert_eq!(listing(coturn(d, &with(&["-G"])).unwrap()), want);
+    // Each deletes what the other wrote.
+    ours_ok(d, &with(&["-d", "-u", "bob", "-r", "other.org"]));
+    coturn_ok(d, &with(&["-D", "-u", "admin"]));
+    assert_eq!(
+        listing(coturn(d, &with(&["-l"])).unwrap()),
+        "alice[example.org]\n"
+    );
+    assert_eq!(listing(ours(d, &with(&["-L"]))), "radm[other.org]\n");
+}
+
+#[test]
+fn postgresql_shared_with_coturn() {
+    let pg = PgServer::start();
+    shared_server_db("-e", &pg.conninfo());
+}
+
+#[test]
+fn mariadb_shared_with_coturn() {
+    let my = MariaDb::start();
+    shared_server_db("-M", &my.conninfo());
 }

@@ -99,6 +99,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     core.rfc5766_channel_numbers = cfg.rfc5766_channel_numbers;
     core.drop_invalid_packets_log = cfg.drop_invalid_packets_log;
     core.no_udp_relay = cfg.no_udp_relay;
+    core.no_tcp_relay = cfg.no_tcp_relay;
     core.stun_only = cfg.stun_only;
     core.no_stun = cfg.no_stun;
     core.secure_stun = cfg.secure_stun;

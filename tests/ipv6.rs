@@ -46,6 +46,11 @@ fn start_peer(server: &TestServer) -> Background {
 /// Runs `turnutils_uclient -v -u user -w pass -r PEERPORT -n 10 -l 120 <args> -p P <server_ip>`
 /// and checks a clean run with exactly `expect_msgs` messages, all echoed.
 fn run_case(server: &TestServer, args: &[&str], server_ip: &str, expect_msgs: u64) -> CmdOutput {
+    run_case_on(server, server.port(), args, server_ip, expect_msgs)
+}
+
+/// [`run_case`] against another port of the server (its TLS/DTLS port).
+fn run_case_on(server: &TestServer, port: u16, args: &[&str], server_ip: &str, expect_msgs: u64) -> CmdOutput {
     let bin = require_tool("turnutils_uclient");
     let mut all: Vec<String> = ["-v", "-u", "user", "-w", "pass", "-n", "10", "-l", "120", "-r"]
         .iter()
@@ -53,7 +58,7 @@ fn run_case(server: &TestServer, args: &[&str], server_ip: &str, expect_msgs: u6
         .collect();
     all.push(server.ports.peer_port().to_string());
     all.extend(args.iter().map(|s| s.to_string()));
-    all.extend(["-p".to_string(), server.port().to_string(), server_ip.to_string()]);
+    all.extend(["-p".to_string(), port.to_string(), server_ip.to_string()]);
     let out = run_cmd(&bin, &all, UCLIENT_TIMEOUT);
     assert!(!out.timed_out, "turnutils_uclient {all:?} timed out\n{}", out.describe());
     let stats = parse_uclient(&out.all())
@@ -109,6 +114,26 @@ fn ipv6_client_over_tcp_with_ipv6_peer() {
     let server = TestServer::start(FLAGS);
     let _peer = start_peer(&server);
     let out = run_case(&server, &["-t", "-e", "::1"], "::1", 20);
+    assert_eq!(relay_families(&out), (false, true), "{}", out.describe());
+}
+
+/// `-S` over UDP to ::1: DTLS 1.2 from an IPv6 client, IPv6 relay and peer.
+#[test]
+fn ipv6_client_over_dtls_with_ipv6_peer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = common::self_signed_cert(dir.path());
+    let ports = common::PortBlock::claim();
+    let tls_port = ports.spare_port(4);
+    drop(ports);
+    let cert_flag = format!("--cert={}", cert.display());
+    let key_flag = format!("--pkey={}", key.display());
+    let tls_flag = format!("--tls-listening-port={tls_port}");
+    let mut flags = FLAGS.to_vec();
+    flags.extend(["--dtls", &cert_flag, &key_flag, &tls_flag]);
+    let server = TestServer::start(&flags);
+    let _peer = start_peer(&server);
+    let out = run_case_on(&server, tls_port, &["-S", "-e", "::1"], "::1", 20);
+    assert!(out.all().contains("method=DTLSv1.2"), "no DTLS 1.2 session\n{}", out.describe());
     assert_eq!(relay_families(&out), (false, true), "{}", out.describe());
 }
 

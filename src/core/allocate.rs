@@ -10,6 +10,8 @@ use crate::stun::{AttrType, ErrorCode, Message};
 
 /// REQUESTED-TRANSPORT value for UDP.
 const PROTO_UDP: u8 = 17;
+/// REQUESTED-TRANSPORT value for TCP (RFC 6062).
+const PROTO_TCP: u8 = 6;
 
 impl Server {
     /// Lifetime to grant for a requested LIFETIME: absent or 0 → 600; below 600
@@ -51,10 +53,24 @@ impl Server {
             return;
         }
 
-        match msg.requested_transport() {
-            Some(Ok(PROTO_UDP)) if !self.cfg.no_udp_relay => {}
+        let tcp = match msg.requested_transport() {
+            Some(Ok(PROTO_UDP)) if !self.cfg.no_udp_relay => false,
+            Some(Ok(PROTO_TCP)) if !self.cfg.no_tcp_relay => true,
             Some(Ok(_)) => return self.error(out, reply, ErrorCode::UNSUPPORTED_TRANSPORT, k, |_| {}),
             _ => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+        };
+        // RFC 6062 5.1: a TCP relay needs a TCP or TLS control connection, and
+        // DONT-FRAGMENT, EVEN-PORT and RESERVATION-TOKEN mean nothing for it.
+        // One TCP relay per allocation: no dual allocation either.
+        if tcp
+            && (!transport.is_stream()
+                || msg.get(AttrType::DONT_FRAGMENT).is_some()
+                || msg.get(AttrType::EVEN_PORT).is_some()
+                || msg.get(AttrType::RESERVATION_TOKEN).is_some()
+                || msg.get(AttrType::ADDITIONAL_ADDRESS_FAMILY).is_some()
+                || msg.get(AttrType::ADDITIONAL_ADDRESS_FAMILY_DRAFT).is_some())
+        {
+            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
         }
 
         let token = match msg.reservation_token() {
@@ -142,7 +158,7 @@ impl Server {
             if !relays.supports(family) && token.is_none() {
                 return Err(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED);
             }
-            match relays.bind_relay(RelayRequest { family, port, dont_fragment, client }) {
+            match relays.bind_relay(RelayRequest { family, port, dont_fragment, client, tcp }) {
                 Ok(b) => Ok(b),
                 Err(RelayError::FamilyNotSupported) => Err(ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED),
                 Err(e) => {
@@ -205,6 +221,7 @@ impl Server {
                 family: Family::of(b.local.ip()),
             }),
             address_error,
+            tcp,
         };
         tracing::info!("{}. Local relay addr: {}", alloc.family.label(), binding.local);
         if let Some(s) = &alloc.second {

@@ -89,6 +89,9 @@ pub struct Allocation {
     /// The family a dual allocation could not get and why (ADDRESS-ERROR-CODE),
     /// kept so a retransmitted Allocate gets the same answer.
     pub address_error: Option<AddressError>,
+    /// An RFC 6062 TCP allocation: the relay is a listening TCP socket and
+    /// peers are reached through Connect / ConnectionAttempt, not datagrams.
+    pub tcp: bool,
 }
 
 impl Allocation {

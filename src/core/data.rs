@@ -48,6 +48,9 @@ impl Server {
         let Some(Ok(peer)) = msg.xor_address(AttrType::XOR_PEER_ADDRESS) else { return };
         let Some(payload) = msg.get(AttrType::DATA) else { return };
         let Some(a) = self.allocs.get(slot) else { return };
+        if a.tcp {
+            return;
+        }
         let Some(relay) = a.relay_for_peer(peer) else { return };
         if !a.has_permission(peer.ip(), now.ms) {
             return;

@@ -18,11 +18,13 @@ mod binding;
 mod data;
 mod permission;
 pub mod redirect;
+pub mod tcp_relay;
 
 pub use output::{Dest, Outputs, RelayId, Transmit, Transport};
 pub use provider::{Family, PortRequest, RelayBinding, RelayError, RelayProvider, RelayRequest};
 pub use redirect::AlternateServers;
 pub use server::{CoreConfig, Server, ServerStats};
+pub use tcp_relay::TcpAction;
 pub use time::Now;
 
 #[cfg(test)]

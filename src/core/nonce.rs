@@ -1,9 +1,10 @@
 //! Stateless NONCE (coturn 4.17 default): the nonce carries its issue time and an
-//! HMAC over the client address, so a 401 challenge creates no per-source state.
+//! HMAC over the client's IP address, so a 401 challenge creates no per-source
+//! state.
 //!
 //! Format: 24 lowercase hex characters = 8 hex of the issue time (unix seconds,
 //! u32) followed by the first 16 hex (8 bytes) of
-//! HMAC-SHA256(key, "<client ip:port>" || "|" || "<8-hex ts>"), where
+//! HMAC-SHA256(key, "<client ip>" || "|" || "<8-hex ts>"), where
 //! key = SHA-256("coturn-stateless-nonce-v1" || secret). Servers in a fleet that
 //! share `--stateless-nonce-secret` accept each other's nonces.
 
@@ -128,11 +129,17 @@ impl NonceGen {
         NonceCheck::Valid
     }
 
-    /// First 8 bytes of HMAC-SHA256(key, "<ip:port>|<ts hex>").
+    /// First 8 bytes of HMAC-SHA256(key, "<ip>|<ts hex>").
+    ///
+    /// The IP, not the port: one client keeps several connections to the
+    /// server (RFC 6062 control and data connections, each with its own
+    /// port) and clients such as turnutils_uclient share one nonce between
+    /// them. The port adds nothing against replay from elsewhere, which is
+    /// what binding the nonce to the source is for.
     fn mac(&self, client: SocketAddr, ts_hex: &[u8]) -> [u8; 8] {
         let mut m = <HmacSha256 as Mac>::new_from_slice(&self.key)
             .expect("HMAC accepts keys of any length");
-        m.update(client.to_string().as_bytes());
+        m.update(client.ip().to_string().as_bytes());
         m.update(b"|");
         m.update(ts_hex);
         let full = m.finalize().into_bytes();
@@ -180,7 +187,7 @@ mod tests {
         let key = kh.finalize();
         let ts = format!("{:08x}", T0);
         let mut m = <HmacSha256 as Mac>::new_from_slice(&key).unwrap();
-        m.update(format!("[2001:db8::1]:5000|{ts}").as_bytes());
+        m.update(format!("2001:db8::1|{ts}").as_bytes());
         let d = m.finalize().into_bytes();
         let mut want = ts.clone();
         push_hex(&mut want, &d[..8]);
@@ -200,9 +207,11 @@ mod tests {
     fn other_address_is_invalid() {
         let g = NonceGen::new(Some("k"), 600);
         let n = g.issue(addr("192.0.2.1:40000"), T0);
+        // Another port of the same host is the same client (RFC 6062 data
+        // connections).
         assert_eq!(
             g.check(&n, addr("192.0.2.1:40001"), T0),
-            NonceCheck::Invalid
+            NonceCheck::Valid
         );
         assert_eq!(
             g.check(&n, addr("192.0.2.2:40000"), T0),

@@ -36,7 +36,7 @@ impl Server {
 
     /// The allocation slot of this request's 5-tuple, checking the user; on
     /// failure the 437/441 answer is queued.
-    fn request_slot(&self, reply: Reply, username: &str, key: Option<&[u8]>, out: &mut Outputs) -> Option<usize> {
+    pub(crate) fn request_slot(&self, reply: Reply, username: &str, key: Option<&[u8]>, out: &mut Outputs) -> Option<usize> {
         let Dest::Client { transport, local, to } = reply.dest else { return None };
         let Some(&slot) = self.by_client.get(&(transport, to, local)) else {
             self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, key, |_| {});
@@ -47,6 +47,14 @@ impl Server {
             return None;
         }
         Some(slot)
+    }
+
+    /// [`Self::check_peer`] as a `Result`, for Connect.
+    pub(crate) fn peer_allowed(&self, slot: usize, peer: SocketAddr) -> Result<(), ErrorCode> {
+        match self.check_peer(slot, peer) {
+            PeerCheck::Ok => Ok(()),
+            PeerCheck::Reject(code) => Err(code),
+        }
     }
 
     pub(crate) fn create_permission(&mut self, now: Now, msg: &Message, reply: Reply, out: &mut Outputs) {
@@ -94,6 +102,10 @@ impl Server {
         let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
         let k = auth.key.as_ref().map(|k| &k[..]);
         let Some(slot) = self.request_slot(reply, &auth.username, k, out) else { return };
+        // A TCP allocation has no datagrams to put in channels (RFC 6062).
+        if self.allocs.get(slot).is_some_and(|a| a.tcp) {
+            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+        }
         let max = if self.cfg.rfc5766_channel_numbers { 0x7FFF } else { 0x4FFF };
         let number = match msg.channel_number() {
             Some(Ok(n)) if (0x4000..=max).contains(&n) => n,

@@ -53,6 +53,8 @@ pub struct RelayRequest {
     pub dont_fragment: bool,
     /// The client's address (so the I/O layer may pick a relay IP to match).
     pub client: SocketAddr,
+    /// An RFC 6062 TCP relay: a listening TCP socket instead of a UDP one.
+    pub tcp: bool,
 }
 
 /// A bound relay socket.

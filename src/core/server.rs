@@ -55,6 +55,8 @@ pub struct CoreConfig {
     pub rfc5766_channel_numbers: bool,
     pub drop_invalid_packets_log: bool,
     pub no_udp_relay: bool,
+    /// `--no-tcp-relay`: RFC 6062 TCP allocations get 442.
+    pub no_tcp_relay: bool,
     pub stun_only: bool,
     pub no_stun: bool,
     pub secure_stun: bool,
@@ -95,6 +97,7 @@ impl CoreConfig {
             rfc5766_channel_numbers: true,
             drop_invalid_packets_log: false,
             no_udp_relay: false,
+            no_tcp_relay: false,
             stun_only: false,
             no_stun: false,
             secure_stun: false,
@@ -155,6 +158,8 @@ pub struct Server {
     pub(crate) timers: Timers,
     /// Round-robin position in the alternate-server list (per thread, as coturn).
     pub(crate) alt_counter: usize,
+    /// RFC 6062 TCP relay connections.
+    pub(crate) tcp: super::tcp_relay::TcpRelays,
     pub stats: ServerStats,
 }
 
@@ -171,6 +176,7 @@ impl Server {
             perm_owners: HashMap::new(),
             timers: Timers::default(),
             alt_counter: 0,
+            tcp: Default::default(),
             stats: ServerStats::default(),
         }
     }
@@ -267,6 +273,8 @@ impl Server {
                     Method::REFRESH => self.refresh(now, &msg, reply, relays, out),
                     Method::CREATE_PERMISSION => self.create_permission(now, &msg, reply, out),
                     Method::CHANNEL_BIND => self.channel_bind(now, &msg, reply, out),
+                    Method::CONNECT => self.connect(now, &msg, reply, out),
+                    Method::CONNECTION_BIND => self.connection_bind(now, &msg, reply, out),
                     _ => self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {}),
                 }
             }
@@ -287,7 +295,10 @@ impl Server {
 
     /// The earliest time [`Server::handle_timeouts`] has work to do.
     pub fn next_timeout(&self) -> Option<u64> {
-        self.timers.next()
+        match (self.timers.next(), self.tcp_next_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Expire allocations, permissions and channels that are due.
@@ -338,6 +349,9 @@ impl Server {
         if self.allocs[slot].shared {
             let ips: Vec<IpAddr> = self.allocs[slot].permissions.iter().map(|&(ip, _)| ip).collect();
             self.forget_peer_ips(slot, &ips);
+        }
+        if self.allocs[slot].tcp {
+            self.close_tcp_of(slot);
         }
         let a = self.allocs.remove(slot);
         self.by_client.remove(&(a.transport, a.client, a.local));

@@ -174,9 +174,13 @@ pub fn start(
         let fam = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
         tracing::info!("{fam}. TCP (PROXY protocol) listener opened on : {addr}");
     }
+    // RFC 6062 data connections bound on another thread's listener move to
+    // the thread owning their CONNECTION-ID through these.
+    let mailboxes: Arc<Vec<thread::Mailbox>> = Arc::new(prepared.iter().map(|t| thread::Mailbox::new(t.waker())).collect());
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
-    for (i, t) in prepared.into_iter().enumerate() {
+    for (i, mut t) in prepared.into_iter().enumerate() {
+        t.set_mailboxes(Arc::clone(&mailboxes));
         wakers.push(t.waker());
         let h = std::thread::Builder::new().name(format!("relay-{i}")).spawn(move || t.run())?;
         handles.push(h);

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use mio::net::UdpSocket;
+use mio::net::{TcpListener, UdpSocket};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
@@ -14,6 +14,10 @@ use crate::core::{Family, PortRequest, RelayBinding, RelayError, RelayId, RelayP
 
 /// mio tokens at and above this value are relay sockets (token - base = slab key).
 pub const RELAY_TOKEN_BASE: usize = 1 << 20;
+/// mio tokens at and above this value are RFC 6062 TCP relay listeners.
+pub const TCP_RELAY_TOKEN_BASE: usize = 1 << 40;
+/// [`RelayId`]s with this bit set name TCP relay listeners (slab key below it).
+pub const TCP_RELAY_ID_FLAG: u32 = 1 << 31;
 
 /// How relay addresses are chosen and advertised; shared by all threads.
 #[derive(Debug)]
@@ -74,9 +78,17 @@ pub struct RelaySocket {
     pool: Arc<PortPool>,
 }
 
+/// The listening socket of an RFC 6062 TCP allocation.
+pub struct TcpRelay {
+    pub listener: TcpListener,
+    pub local: SocketAddr,
+    pool: Arc<PortPool>,
+}
+
 /// One thread's relay sockets, registered in that thread's poll.
 pub struct ThreadRelays {
     pub sockets: Slab<RelaySocket>,
+    pub tcp: Slab<TcpRelay>,
     registry: Registry,
     addressing: Arc<RelayAddressing>,
     /// Monotonic ms, set by the loop before each batch (reservation expiry).
@@ -87,7 +99,7 @@ pub struct ThreadRelays {
 
 impl ThreadRelays {
     pub fn new(registry: Registry, addressing: Arc<RelayAddressing>) -> Self {
-        ThreadRelays { sockets: Slab::new(), registry, addressing, now_ms: 0, shared: Vec::new() }
+        ThreadRelays { sockets: Slab::new(), tcp: Slab::new(), registry, addressing, now_ms: 0, shared: Vec::new() }
     }
 
     /// Bind this thread's shared relay sockets: for thread `index`, port
@@ -144,8 +156,54 @@ impl ThreadRelays {
     }
 }
 
+impl ThreadRelays {
+    /// A TCP relay listener on a relay address of the requested family.
+    fn bind_tcp(&mut self, req: RelayRequest) -> Result<RelayBinding, RelayError> {
+        let addressing = Arc::clone(&self.addressing);
+        let pool = addressing.pick(req.family, req.client.ip()).ok_or(RelayError::FamilyNotSupported)?;
+        let pool = if Family::of(pool.ip) == req.family {
+            pool
+        } else {
+            addressing.pools.iter().find(|p| Family::of(p.ip) == req.family).ok_or(RelayError::FamilyNotSupported)?
+        };
+        let ip = pool.ip;
+        let (port, listener) = pool
+            .take_any(self.now_ms, |port| sockets::tcp_relay_listener(SocketAddr::new(ip, port)).ok())
+            .ok_or(RelayError::NoPorts)?;
+        let local = SocketAddr::new(ip, port);
+        let mut listener = TcpListener::from_std(listener);
+        let entry = self.tcp.vacant_entry();
+        let key = entry.key();
+        if key >= TCP_RELAY_ID_FLAG as usize
+            || self.registry.register(&mut listener, Token(TCP_RELAY_TOKEN_BASE + key), Interest::READABLE).is_err()
+        {
+            pool.release(port);
+            return Err(RelayError::NoPorts);
+        }
+        entry.insert(TcpRelay { listener, local, pool: Arc::clone(pool) });
+        Ok(RelayBinding {
+            id: RelayId(TCP_RELAY_ID_FLAG | key as u32),
+            local,
+            advertised: addressing.advertise(local),
+            reservation_token: None,
+            shared: false,
+        })
+    }
+
+    /// The TCP relay listener behind a relay id, if it is one.
+    pub fn tcp_relay(&self, id: RelayId) -> Option<&TcpRelay> {
+        if id.0 & TCP_RELAY_ID_FLAG == 0 {
+            return None;
+        }
+        self.tcp.get((id.0 & !TCP_RELAY_ID_FLAG) as usize)
+    }
+}
+
 impl RelayProvider for ThreadRelays {
     fn bind_relay(&mut self, req: RelayRequest) -> Result<RelayBinding, RelayError> {
+        if req.tcp {
+            return self.bind_tcp(req);
+        }
         if !self.shared.is_empty() {
             let pool = self.addressing.pick(req.family, req.client.ip()).ok_or(RelayError::FamilyNotSupported)?;
             let ip = if Family::of(pool.ip) == req.family {
@@ -212,6 +270,17 @@ impl RelayProvider for ThreadRelays {
     }
 
     fn release_relay(&mut self, id: RelayId) {
+        if id.0 & TCP_RELAY_ID_FLAG != 0 {
+            let key = (id.0 & !TCP_RELAY_ID_FLAG) as usize;
+            if self.tcp.contains(key) {
+                let mut t = self.tcp.remove(key);
+                let _ = self.registry.deregister(&mut t.listener);
+                let port = t.local.port();
+                drop(t.listener);
+                t.pool.release(port);
+            }
+            return;
+        }
         if self.shared.iter().any(|(_, s)| *s == id) {
             return;
         }

@@ -92,6 +92,41 @@ pub fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 }
 
 /// A non-blocking relay socket bound to `addr` (no SO_REUSEPORT: the port is ours).
+/// An RFC 6062 TCP relay: a listening socket on the relay address. Both it
+/// and the sockets of Connect requests ([`tcp_relay_connect`]) bind the same
+/// address, so both carry SO_REUSEADDR and SO_REUSEPORT (the port itself is
+/// kept exclusive by the port pool).
+pub fn tcp_relay_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let sock = tcp_relay_socket(addr)?;
+    sock.listen(128)?;
+    Ok(sock.into())
+}
+
+/// A non-blocking connect from the TCP relay address `from` to `peer`
+/// (`EINPROGRESS` is the normal outcome: completion shows as writability).
+pub fn tcp_relay_connect(from: SocketAddr, peer: SocketAddr) -> io::Result<std::net::TcpStream> {
+    let sock = tcp_relay_socket(from)?;
+    match sock.connect(&peer.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(sock.into())
+}
+
+fn tcp_relay_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    bind_device(&sock, true);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    Ok(sock)
+}
+
 pub fn udp_relay(addr: SocketAddr, buf_size: usize, dont_fragment: bool) -> io::Result<std::net::UdpSocket> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {

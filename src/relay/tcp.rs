@@ -51,6 +51,25 @@ pub struct Conn {
     /// The listener expects a PROXY protocol header first.
     pub proxy_pending: bool,
     pub layer: Layer,
+    /// Set once the connection carries RFC 6062 data instead of STUN.
+    pub pipe: Option<Pipe>,
+}
+
+/// The RFC 6062 side of a connection: bytes read from it go, unframed, to its
+/// partner's out queue. A peer data connection has no partner until the
+/// client binds it; until then it buffers what the peer sends (bounded).
+#[derive(Debug, Clone, Copy)]
+pub struct Pipe {
+    /// The CONNECTION-ID.
+    pub conn: u32,
+    /// The connection to or from the peer (not the client's).
+    pub peer_side: bool,
+    /// The other connection's slab key, once bound.
+    pub partner: Option<usize>,
+    /// A Connect is in progress (the socket is not connected yet).
+    pub connecting: bool,
+    /// Reading stopped because the partner's queue was full; resume when it drains.
+    pub stalled: bool,
 }
 
 /// What reading a connection produced.
@@ -76,7 +95,23 @@ impl Conn {
             want_write: false,
             proxy_pending: proxy,
             layer: Layer::Sniff,
+            pipe: None,
         }
+    }
+
+    /// A peer data connection of TCP relay connection `conn` (plain bytes).
+    pub fn peer_data(stream: TcpStream, peer: SocketAddr, relay: SocketAddr, now_ms: u64, conn: u32, connecting: bool) -> Self {
+        let mut c = Conn::new(stream, peer, relay, now_ms, false);
+        c.layer = Layer::Plain;
+        c.pipe = Some(Pipe { conn, peer_side: true, partner: None, connecting, stalled: false });
+        c
+    }
+
+    /// Move buffered input to `to`'s out queue, as much as fits; bytes moved.
+    pub fn transfer_to(&mut self, to: &mut Conn) -> usize {
+        let n = to.outq.push_some(self.decoder.peek());
+        self.decoder.skip(n);
+        n
     }
 
     /// Output is waiting: queued frames, or TLS records to send.

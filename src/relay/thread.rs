@@ -18,10 +18,13 @@ use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use super::provider::{RelayAddressing, ThreadRelays, RELAY_TOKEN_BASE};
+mod tcp_relay;
+pub use tcp_relay::Mailbox;
+
+use super::provider::{RelayAddressing, ThreadRelays, RELAY_TOKEN_BASE, TCP_RELAY_TOKEN_BASE};
 use super::tcp::{Conn, ReadOutcome};
 use super::udp::{self, RecvBatch, UdpCaps, UdpStats};
-use crate::core::{CoreConfig, Dest, Now, Outputs, RelayId, Server, Transport};
+use crate::core::{CoreConfig, Dest, Now, Outputs, RelayId, Server, TcpAction, Transport};
 
 /// The waker's token.
 pub const WAKER_TOKEN: Token = Token(usize::MAX - 1);
@@ -265,6 +268,12 @@ pub struct RelayThread {
     /// Flush scratch: (socket, source IP for wildcard listeners, TOS,
     /// destination, transmit index).
     order: Vec<(Via, Option<std::net::IpAddr>, u8, SocketAddr, u32)>,
+    /// RFC 6062: CONNECTION-ID → the peer data connection's key.
+    tcp_pipes: HashMap<u32, usize>,
+    /// Every thread's mailbox, for connections bound on another thread.
+    mailboxes: Option<Arc<Vec<Mailbox>>>,
+    /// Scratch for the core's TCP relay actions.
+    tcp_actions: Vec<TcpAction>,
 }
 
 impl RelayThread {
@@ -322,6 +331,9 @@ impl RelayThread {
             dirty: Vec::new(),
             frame: Vec::new(),
             order: Vec::new(),
+            tcp_pipes: HashMap::new(),
+            mailboxes: None,
+            tcp_actions: Vec::new(),
         })
     }
 
@@ -356,16 +368,27 @@ impl RelayThread {
             }
             ready.clear();
             ready.append(&mut self.pending);
-            ready.extend(events.iter().map(|e| e.token()).filter(|&t| t != WAKER_TOKEN));
+            let mut woken = false;
+            for e in events.iter() {
+                if e.token() == WAKER_TOKEN {
+                    woken = true;
+                } else {
+                    ready.push(e.token());
+                }
+            }
             if ready.len() > 1 {
                 ready.sort_unstable();
                 ready.dedup();
             }
             let now = self.clock.now();
             self.relays.now_ms = now.ms;
+            if woken {
+                self.drain_mailbox(now);
+            }
             let mut round = 0;
             for &token in &ready {
                 let (read, more) = match token.0 {
+                    t if t >= TCP_RELAY_TOKEN_BASE => self.accept_tcp_relay(now, t - TCP_RELAY_TOKEN_BASE),
                     t if !(TCP_LISTENER_BASE..RELAY_TOKEN_BASE).contains(&t) => self.drain(now, token, &mut batch),
                     t if t < CONN_BASE => self.accept(now, t - TCP_LISTENER_BASE),
                     t => self.conn_ready(now, t - CONN_BASE),
@@ -376,12 +399,16 @@ impl RelayThread {
                 }
             }
             self.flush();
-            self.server.handle_timeouts(self.clock.now(), &mut self.relays);
+            let later = self.clock.now();
+            self.server.handle_timeouts(later, &mut self.relays);
+            self.server.handle_tcp_timeouts(later, &mut self.out);
             if now.ms >= next_conn_sweep {
                 self.sweep_conns(now.ms);
                 next_conn_sweep = now.ms + 1000;
             }
             self.dtls_timers(now);
+            // Answers and TCP relay actions the timers and sweeps produced.
+            self.flush();
             if let Some(wait) = coalescer.after_round(round, Instant::now()) {
                 if self.pending.is_empty() {
                     std::thread::sleep(wait);
@@ -519,11 +546,15 @@ impl RelayThread {
 
     /// Close the oldest connection that never allocated when at the cap.
     fn make_room_for_unallocated(&mut self) {
-        let unallocated = self.conns.iter().filter(|(_, c)| !c.allocated).count();
+        // Fewer connections than the cap in all: nothing to count.
+        if self.conns.len() < MAX_UNALLOCATED_CONNS {
+            return;
+        }
+        let unallocated = self.conns.iter().filter(|(_, c)| !c.allocated && c.pipe.is_none()).count();
         if unallocated < MAX_UNALLOCATED_CONNS {
             return;
         }
-        if let Some(k) = self.conns.iter().filter(|(_, c)| !c.allocated).min_by_key(|(_, c)| c.accepted_ms).map(|(k, _)| k) {
+        if let Some(k) = self.conns.iter().filter(|(_, c)| !c.allocated && c.pipe.is_none()).min_by_key(|(_, c)| c.accepted_ms).map(|(k, _)| k) {
             self.close_conn(k, "too many connections without an allocation");
         }
     }
@@ -531,6 +562,9 @@ impl RelayThread {
     /// A connection is readable and/or writable.
     fn conn_ready(&mut self, now: Now, key: usize) -> (usize, bool) {
         let Some(c) = self.conns.get_mut(key) else { return (0, false) };
+        if c.pipe.is_some() {
+            return self.pipe_ready(now, key);
+        }
         if c.want_write {
             if let Err(why) = c.write() {
                 self.close_conn(key, why);
@@ -572,6 +606,21 @@ impl RelayThread {
                     frames += 1;
                     let (transport, local, peer) = (c.transport, c.local, c.peer);
                     self.server.handle_client_datagram(now, transport, local, peer, &self.frame, &mut self.relays, &mut self.out);
+                    if self.server.has_tcp_actions() {
+                        // ConnectionBind may turn this connection into a data
+                        // connection or move it to another thread: act now,
+                        // before reading its next bytes as STUN.
+                        self.flush();
+                        let same = self.conns.get(key).is_some_and(|c| c.pipe.is_none() && c.local == local && c.peer == peer);
+                        if !same {
+                            if let (ReadOutcome::Close(why), Some(c)) = (&outcome, self.conns.get(key)) {
+                                if c.local == local && c.peer == peer {
+                                    self.close_conn(key, why);
+                                }
+                            }
+                            return (frames, false);
+                        }
+                    }
                     if let Some(c) = self.conns.get_mut(key) {
                         if !c.allocated && self.server.allocation_on(transport, peer, local).is_some() {
                             c.allocated = true;
@@ -627,6 +676,25 @@ impl RelayThread {
         }
         let mut c = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut c.stream);
+        if let Some(p) = c.pipe {
+            // Either side of a TCP relay connection ends the pair.
+            if self.tcp_pipes.get(&p.conn) == Some(&key) {
+                self.tcp_pipes.remove(&p.conn);
+            }
+            self.server.tcp_closed(p.conn);
+            if let Some(partner) = p.partner {
+                if self.conns.get(partner).and_then(|o| o.pipe).is_some_and(|o| o.conn == p.conn) {
+                    // Hand over what this side still had for the partner first.
+                    if let Some(other) = self.conns.get_mut(partner) {
+                        c.transfer_to(other);
+                        let _ = other.write();
+                    }
+                    self.close_conn(partner, why);
+                }
+            }
+            tracing::debug!("TCP relay connection {:#010x} ({} <-> {}) closed: {why}", p.conn, c.local, c.peer);
+            return;
+        }
         if self.by_conn.get(&(c.local, c.peer)) == Some(&key) {
             self.by_conn.remove(&(c.local, c.peer));
         }
@@ -642,7 +710,7 @@ impl RelayThread {
         let stale: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| !c.allocated && now_ms.saturating_sub(c.accepted_ms) >= limit)
+            .filter(|(_, c)| !c.allocated && c.pipe.is_none() && now_ms.saturating_sub(c.accepted_ms) >= limit)
             .map(|(k, _)| k)
             .collect();
         for k in stale {
@@ -651,7 +719,7 @@ impl RelayThread {
         // An allocation that ended (timeout, refresh 0) leaves its connection
         // open for a new one; count it as unallocated again.
         for (_, c) in self.conns.iter_mut() {
-            if c.allocated && self.server.allocation_on(c.transport, c.peer, c.local).is_none() {
+            if c.pipe.is_none() && c.allocated && self.server.allocation_on(c.transport, c.peer, c.local).is_none() {
                 c.allocated = false;
                 c.accepted_ms = now_ms;
             }
@@ -738,6 +806,20 @@ impl RelayThread {
     /// Send everything the core queued: grouped by socket, and by destination
     /// within a socket (order per destination kept), one `send_batch` per socket.
     fn flush(&mut self) {
+        // TCP relay actions can queue answers (447, ConnectionAttempt), and
+        // answers can close connections that end allocations: alternate.
+        for _ in 0..4 {
+            self.flush_transmits();
+            if !self.server.has_tcp_actions() {
+                return;
+            }
+            let now = self.clock.now();
+            self.apply_tcp_actions(now);
+        }
+        self.flush_transmits();
+    }
+
+    fn flush_transmits(&mut self) {
         if self.out.transmits.is_empty() {
             return;
         }

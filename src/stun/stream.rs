@@ -292,6 +292,14 @@ impl StreamEncoderQueue {
         Ok(())
     }
 
+    /// Queue as much of an unframed byte stream as fits (RFC 6062 data
+    /// connections); the number of bytes taken.
+    pub fn push_some(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.room());
+        self.queue.extend(&data[..n]);
+        n
+    }
+
     /// The queued bytes in order, as at most two slices (for `writev`).
     pub fn as_slices(&self) -> (&[u8], &[u8]) {
         self.queue.as_slices()

@@ -34,6 +34,7 @@
 
 pub mod dbservers;
 pub mod redis_server;
+pub mod turn_tcp;
 pub mod userdb_suite;
 
 use std::fs::{self, File, OpenOptions};

@@ -6,6 +6,7 @@ mod dual;
 mod fuzz;
 mod multiplex;
 mod rfc5780;
+mod tcp_relay;
 mod util;
 
 use util::*;
@@ -326,9 +327,14 @@ fn transport_family_and_capacity_errors() {
     h.request(&mut c, m);
     let tid = c.tid();
     let m = c.build(Method::ALLOCATE, tid, |b| {
+        b.add_raw(AttrType::REQUESTED_TRANSPORT, &[99, 0, 0, 0]);
+    });
+    assert_eq!(code_of(&h.request(&mut c, m)), 442, "neither UDP nor TCP");
+    let tid = c.tid();
+    let m = c.build(Method::ALLOCATE, tid, |b| {
         b.add_raw(AttrType::REQUESTED_TRANSPORT, &[6, 0, 0, 0]);
     });
-    assert_eq!(code_of(&h.request(&mut c, m)), 442);
+    assert_eq!(code_of(&h.request(&mut c, m)), 400, "TCP relay over UDP (RFC 6062 5.1)");
     let tid = c.tid();
     let m = c.build(Method::ALLOCATE, tid, |_| {});
     assert_eq!(code_of(&h.request(&mut c, m)), 400, "no REQUESTED-TRANSPORT");

@@ -176,6 +176,24 @@ mod tests {
         );
     }
 
+    /// Non-ASCII credentials go through RFC 4013 SASLprep (the crate's
+    /// `long_term_key`). coturn 4.6.1 instead edits bytes (drops 0xAD, turns
+    /// 0xA0 into a space, refuses 0x80-0x9F), which breaks UTF-8: it prints
+    /// MD5("\xC3 :r:p") for `à` and refuses `€` or `ā` as "Wrong user name".
+    #[test]
+    fn print_key_uses_saslprep() {
+        let (code, out, _) = run_line(&["-k", "-u", "à", "-r", "r", "-p", "p"]);
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "0xe4750f068a1b3867a2a19306f8161e64\n")
+        );
+        let soft_hyphen = run_line(&["-k", "-u", "I\u{AD}X", "-r", "r", "-p", "p"]);
+        assert_eq!(
+            soft_hyphen,
+            run_line(&["-k", "-u", "IX", "-r", "r", "-p", "p"])
+        );
+    }
+
     #[test]
     fn missing_pieces_are_reported_in_coturns_order() {
         let must =

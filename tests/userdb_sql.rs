@@ -362,6 +362,52 @@ fn sqlite_written_here_is_read_by_coturn_turnadmin() {
     });
 }
 
+#[test]
+fn sqlite_waits_for_a_lock_held_by_another_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("turndb");
+    let marker = dir.path().join("locked");
+    runtime().block_on(async {
+        let db = connect(&DbSpec::Sqlite(file.clone())).await;
+        // Another process (sqlite3) holds an exclusive lock for 2 s.
+        let script = dir.path().join("lock.sql");
+        std::fs::write(
+            &script,
+            format!(
+                "BEGIN EXCLUSIVE;\n.shell touch {}\n.shell sleep 2\nCOMMIT;\n",
+                marker.display()
+            ),
+        )
+        .expect("script");
+        let mut holder = std::process::Command::new(require_tool("sqlite3"))
+            .arg(&file)
+            .stdin(std::fs::File::open(&script).expect("open script"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start sqlite3");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !marker.exists() {
+            assert!(Instant::now() < deadline, "sqlite3 never took the lock");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let t = Instant::now();
+        let r = within("write under lock", 20, db.set_user_key("r", "u", "00ff")).await;
+        let waited = t.elapsed();
+        common::terminate(&mut holder, Duration::from_secs(5));
+        r.expect("the write waits for the lock instead of failing with 'database is locked'");
+        assert!(
+            waited >= Duration::from_millis(500),
+            "the write went through while the file was locked ({waited:?})"
+        );
+        assert_eq!(
+            within("read", 10, db.get_user_key("r", "u"))
+                .await
+                .expect("read"),
+            Some("00ff".to_string())
+        );
+    });
+}
+
 // ------------------------------------------------------------------ PostgreSQL
 
 #[test]
@@ -382,6 +428,19 @@ fn postgres_suite_and_both_connection_string_forms() {
                 .expect("read"),
             Some(key),
             "the URI form reaches the same database as the keyword form (key unpadded despite char(128))"
+        );
+        let sock = connect(&DbSpec::Postgres(format!(
+            "host={} port={} dbname=coturn user=turn",
+            pg.socket_dir().display(),
+            pg.port()
+        )))
+        .await;
+        assert_eq!(
+            within("read via unix socket", 10, sock.list_users(Some("north.gov")))
+                .await
+                .expect("read"),
+            vec![("ninefingers".to_string(), "north.gov".to_string())],
+            "host=<directory> connects through the unix socket"
         );
     });
     // What we wrote is in coturn's table, readable with plain SQL.
@@ -459,6 +518,19 @@ fn mariadb_suite_down_and_back() {
         within("write", 10, db.set_user_key("r", "u", "00ff"))
             .await
             .expect("write");
+        let sock = connect(&DbSpec::Mysql(format!(
+            "host={} dbname=coturn user=turn password={}",
+            my.socket().display(),
+            MariaDb::PASSWORD
+        )))
+        .await;
+        assert_eq!(
+            within("read via unix socket", 10, sock.get_user_key("r", "u"))
+                .await
+                .expect("read"),
+            Some("00ff".to_string()),
+            "host=<socket path> connects through the unix socket"
+        );
         my.stop();
         let t = Instant::now();
         let r = within("query while down", 30, db.get_user_key("r", "u")).await;

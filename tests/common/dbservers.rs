@@ -279,6 +279,11 @@ impl PgServer {
         out.stdout
     }
 
+    /// Directory of the server's unix socket (`host=` of a socket connection).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// libpq keyword form, password quoted, short connect timeout.
     pub fn conninfo(&self) -> String {
         let pw = Self::PASSWORD.replace('\\', "\\\\").replace('\'', "\\'");
@@ -423,7 +428,8 @@ impl MariaDb {
         self.dir.path().join("data")
     }
 
-    fn socket(&self) -> PathBuf {
+    /// The server's unix socket (`host=` of a socket connection).
+    pub fn socket(&self) -> PathBuf {
         self.dir.path().join("mysqld.sock")
     }
 

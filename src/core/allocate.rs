@@ -222,6 +222,7 @@ impl Server {
             }),
             address_error,
             tcp,
+            reported_packets: 0,
         };
         tracing::info!("{}. Local relay addr: {}", alloc.family.label(), binding.local);
         if let Some(s) = &alloc.second {
@@ -242,6 +243,7 @@ impl Server {
         }
         self.timers.arm(expires_ms, slot);
         self.stats.allocations_created += 1;
+        self.event_new(slot, false);
         self.allocate_success(slot, now, reply, out);
     }
 
@@ -327,6 +329,7 @@ impl Server {
             );
         }
         self.rearm(slot);
+        self.event_new(slot, true);
         self.success(out, reply, k, |b| {
             b.add_u32(AttrType::LIFETIME, lifetime);
         });

@@ -92,6 +92,8 @@ pub struct Allocation {
     /// An RFC 6062 TCP allocation: the relay is a listening TCP socket and
     /// peers are reached through Connect / ConnectionAttempt, not datagrams.
     pub tcp: bool,
+    /// Packets counted at the last stats report (`--redis-statsdb`).
+    pub reported_packets: u64,
 }
 
 impl Allocation {

@@ -16,6 +16,7 @@ pub mod timers;
 mod allocate;
 mod binding;
 mod data;
+pub mod events;
 mod permission;
 pub mod redirect;
 pub mod tcp_relay;
@@ -24,6 +25,7 @@ pub use output::{Dest, Outputs, RelayId, Transmit, Transport};
 pub use provider::{Family, PortRequest, RelayBinding, RelayError, RelayProvider, RelayRequest};
 pub use redirect::AlternateServers;
 pub use server::{CoreConfig, Server, ServerStats};
+pub use events::{AllocEvent, AllocInfo};
 pub use tcp_relay::TcpAction;
 pub use time::Now;
 

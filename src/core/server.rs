@@ -78,6 +78,8 @@ pub struct CoreConfig {
     pub rfc5780: Option<HashMap<SocketAddr, SocketAddr>>,
     /// Where to send Allocate requests instead (300 Try Alternate).
     pub alternates: AlternateServers,
+    /// Queue allocation life-cycle reports (`--redis-statsdb`).
+    pub allocation_events: bool,
 }
 
 impl CoreConfig {
@@ -108,6 +110,7 @@ impl CoreConfig {
             external_ip: false,
             rfc5780: None,
             alternates: AlternateServers::default(),
+            allocation_events: false,
         }
     }
 }
@@ -160,6 +163,8 @@ pub struct Server {
     pub(crate) alt_counter: usize,
     /// RFC 6062 TCP relay connections.
     pub(crate) tcp: super::tcp_relay::TcpRelays,
+    /// Allocation reports waiting for the I/O layer (only with `allocation_events`).
+    pub(crate) events: Vec<super::events::AllocEvent>,
     pub stats: ServerStats,
 }
 
@@ -177,6 +182,7 @@ impl Server {
             timers: Timers::default(),
             alt_counter: 0,
             tcp: Default::default(),
+            events: Vec::new(),
             stats: ServerStats::default(),
         }
     }
@@ -354,6 +360,7 @@ impl Server {
             self.close_tcp_of(slot);
         }
         let a = self.allocs.remove(slot);
+        self.event_deleted(&a);
         self.by_client.remove(&(a.transport, a.client, a.local));
         if !a.shared {
             self.by_relay.remove(&a.relay);

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 pub mod redis;
 pub mod sql;
+pub mod statsdb;
 
 /// Which database, as the operator named it on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 //! padded ChannelData with the crate's stream decoder, signs requests as
 //! `user`/`pass` in realm `example.org` once challenged.
 
+#![allow(clippy::unwrap_used)] // test helper: a failed call is the test failure
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};

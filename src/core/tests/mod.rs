@@ -7,6 +7,7 @@ mod fuzz;
 mod multiplex;
 mod rfc5780;
 mod tcp_relay;
+mod events;
 mod util;
 
 use util::*;

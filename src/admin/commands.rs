@@ -4,7 +4,8 @@
 //!
 //! Listings are sorted the way coturn's SQL drivers order them (by realm,
 //! then name/value/origin/option), so the output is the same whatever the
-//! backend returns.
+//! backend returns (coturn's Redis driver prints in `KEYS` order, which is
+//! arbitrary). Lines are coturn's; only `-G` differs by backend.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -343,9 +344,8 @@ pub async fn run_action(db: &UserDb, action: Action) -> Result<Vec<String>, DbEr
         Action::ListRealmOptions(realm) => {
             let mut rows = db.list_realm_options(realm.as_deref()).await?;
             rows.sort_by(|a, b| (&a.realm, &a.opt).cmp(&(&b.realm, &b.opt)));
-            rows.into_iter()
-                .map(|o| format!("{}[{}]={}", o.opt, o.realm, o.value))
-                .collect()
+            let redis = matches!(db, UserDb::Redis(_));
+            rows.iter().map(|o| realm_option_line(redis, o)).collect()
         }
         Action::SetSecret { realm, secret } => {
             db.delete_secret(&realm, &secret).await?;
@@ -395,6 +395,16 @@ pub async fn run_action(db: &UserDb, action: Action) -> Result<Vec<String>, DbEr
             Vec::new()
         }
     })
+}
+
+/// One line of `-G`: coturn prints `opt[realm]=value` from SQL databases
+/// but the key's tail, `realm/opt = value`, from Redis.
+fn realm_option_line(redis: bool, o: &crate::userdb::RealmOption) -> String {
+    if redis {
+        format!("{}/{} = {}", o.realm, o.opt, o.value)
+    } else {
+        format!("{}[{}]={}", o.opt, o.realm, o.value)
+    }
 }
 
 /// `name[realm]`, or just `name` for an empty realm (coturn's admin list).
@@ -549,6 +559,17 @@ mod tests {
             db_spec(&Some(DbChoice::Redis("ip=1.2.3.4".into()))),
             Ok(DbSpec::Redis("ip=1.2.3.4".into()))
         );
+    }
+
+    #[test]
+    fn realm_option_lines_per_backend() {
+        let o = crate::userdb::RealmOption {
+            realm: "example.org".into(),
+            opt: "max-bps".into(),
+            value: "64000".into(),
+        };
+        assert_eq!(realm_option_line(false, &o), "max-bps[example.org]=64000");
+        assert_eq!(realm_option_line(true, &o), "example.org/max-bps = 64000");
     }
 
     #[test]

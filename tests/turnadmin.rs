@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::dbservers::{MariaDb, PgServer};
+use common::redis_server::RedisServer;
 
 const OURS: &str = env!("CARGO_BIN_EXE_turnadmin");
 const COTURN: &str = "/usr/bin/turnadmin";
@@ -650,4 +651,58 @@ fn postgresql_shared_with_coturn() {
 fn mariadb_shared_with_coturn() {
     let my = MariaDb::start();
     shared_server_db("-M", &my.conninfo());
+}
+
+/// A Redis user database written by both tools. coturn prints Redis rows in
+/// `KEYS` order, so lines are compared as sorted sets; `-G` has coturn's
+/// Redis format.
+#[test]
+fn redis_shared_with_coturn() {
+    let redis = RedisServer::start();
+    let conn = format!("ip=127.0.0.1 port={} dbname=3", redis.port());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    if coturn(d, &["--help"]).is_none() {
+        return;
+    }
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        ["-N", conn.as_str()]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect()
+    };
+    let sorted = |s: String| {
+        let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    ours_ok(
+        d,
+        &with(&["-a", "-u", "alice", "-r", "example.org", "-p", "secret"]),
+    );
+    ours_ok(d, &with(&["-s", "mysecret", "-r", "example.org"]));
+    ours_ok(
+        d,
+        &with(&["-O", "-o", "HTTPS://App.example.org", "-r", "example.org"]),
+    );
+    ours_ok(d, &with(&["-g", "-r", "example.org", "--max-bps", "64000"]));
+    ours_ok(d, &with(&["-A", "-u", "admin", "-p", "adminpw"]));
+    coturn_ok(d, &with(&["-a", "-u", "bob", "-r", "other.org", "-p", "x"]));
+    coturn_ok(d, &with(&["-s", "s2", "-r", "other.org"]));
+    coturn_ok(d, &with(&["-O", "-o", "http://x.org", "-r", "other.org"]));
+    coturn_ok(d, &with(&["-g", "-r", "other.org", "--total-quota", "5"]));
+    coturn_ok(
+        d,
+        &with(&["-A", "-u", "radm", "-r", "other.org", "-p", "pw"]),
+    );
+    for cmd in ["-l", "-S", "-I", "-G", "-L"] {
+        let mine = listing(ours(d, &with(&[cmd])));
+        let theirs = listing(coturn(d, &with(&[cmd])).unwrap());
+        assert_eq!(mine.lines().count(), 2, "turnadmin {cmd}: {mine}");
+        assert_eq!(sorted(mine), sorted(theirs), "turnadmin {cmd}");
+    }
+    assert_eq!(
+        listing(ours(d, &with(&["-G"]))),
+        "example.org/max-bps = 64000\nother.org/total-quota = 5\n"
+    );
 }

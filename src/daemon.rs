@@ -230,6 +230,7 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: b
         listen_ips.iter().flat_map(|&ip| tls_ports.iter().map(move |&p| SocketAddr::new(ip, p))).collect()
     };
     Ok(RelayPlan {
+        stats_sink: None,
         tls_listeners,
         udp_listeners,
         tcp_listeners,

@@ -54,6 +54,8 @@ pub struct RelayPlan {
     pub multiplex_port: Option<u16>,
     /// `--udp-coalesce-us` in microseconds (0 = off).
     pub coalesce_us: u32,
+    /// `--redis-statsdb`: where allocation reports go.
+    pub stats_sink: Option<crate::userdb::statsdb::StatsSink>,
 }
 
 /// Relay threads number: `-m` if given (0 = one thread), else the CPU count
@@ -155,6 +157,7 @@ pub fn start(
             clock,
             stop: Arc::clone(&stop),
             fast: fast.clone(),
+            stats_sink: plan.stats_sink.clone(),
         })?;
         prepared.push(t);
     }

@@ -18,6 +18,7 @@ use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+mod stats;
 mod tcp_relay;
 pub use tcp_relay::Mailbox;
 
@@ -233,6 +234,8 @@ pub struct ThreadSetup {
     pub clock: Clock,
     pub stop: Arc<AtomicBool>,
     pub fast: FastPath,
+    /// `--redis-statsdb`: allocation reports go here (never blocks).
+    pub stats_sink: Option<crate::userdb::statsdb::StatsSink>,
 }
 
 /// A thread prepared but not yet running (so the caller can collect wakers
@@ -274,6 +277,8 @@ pub struct RelayThread {
     mailboxes: Option<Arc<Vec<Mailbox>>>,
     /// Scratch for the core's TCP relay actions.
     tcp_actions: Vec<TcpAction>,
+    /// `--redis-statsdb` reporting.
+    stats_out: Option<stats::StatsReporter>,
 }
 
 impl RelayThread {
@@ -334,6 +339,7 @@ impl RelayThread {
             tcp_pipes: HashMap::new(),
             mailboxes: None,
             tcp_actions: Vec::new(),
+            stats_out: setup.stats_sink.map(stats::StatsReporter::new),
         })
     }
 
@@ -409,6 +415,9 @@ impl RelayThread {
             self.dtls_timers(now);
             // Answers and TCP relay actions the timers and sweeps produced.
             self.flush();
+            if let Some(r) = self.stats_out.as_mut() {
+                r.forward(&mut self.server, now.ms);
+            }
             if let Some(wait) = coalescer.after_round(round, Instant::now()) {
                 if self.pending.is_empty() {
                     std::thread::sleep(wait);

@@ -218,6 +218,12 @@ pub struct StatsSink {
     dropped: Arc<AtomicU64>,
 }
 
+impl std::fmt::Debug for StatsSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsSink").field("dropped", &self.dropped()).finish()
+    }
+}
+
 impl StatsSink {
     /// Queues `event`; false (and counted in [`StatsSink::dropped`]) when the
     /// queue is full or the writer is gone.

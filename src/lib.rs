@@ -9,6 +9,7 @@
 //!   configuration, per-core relay threads that own their sockets, logs, process
 //!   handling and the rustls configuration for TLS listeners.
 
+pub mod admin;
 pub mod config;
 pub mod core;
 pub mod daemon;

@@ -279,7 +279,8 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     let tls = tls_setup(cfg)?;
     let dtls = dtls_setup(cfg)?;
     let locals = sockets::local_addresses();
-    let plan = relay_plan(cfg, &locals, tls.is_some(), dtls.is_some())?;
+    let mut plan = relay_plan(cfg, &locals, tls.is_some(), dtls.is_some())?;
+    let stats_rt = start_statsdb(cfg, &mut core, &mut plan)?;
     core.rfc5780 = rfc5780_partners(cfg, &listen_ips(cfg, &locals));
     if cfg.rfc5780 && core.rfc5780.is_none() {
         tracing::warn!("I cannot support STUN CHANGE_REQUEST functionality because only one IP address is provided");
@@ -319,11 +320,40 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     if let Some(d) = db {
         d.stop();
     }
+    if let Some(rt) = stats_rt {
+        // Queued reports get a moment to reach Redis.
+        rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    }
     if let Some(p) = pidfile {
         process::remove_pidfile(&p);
     }
     tracing::info!("turnserver stopped");
     Ok(())
+}
+
+/// `--redis-statsdb`: a small runtime of its own for the Redis writer, the
+/// sink handed to the relay threads, and allocation reports turned on in the
+/// core. The Redis host is denied as a peer, like the user database's.
+fn start_statsdb(cfg: &Config, core: &mut CoreConfig, plan: &mut RelayPlan) -> anyhow::Result<Option<tokio::runtime::Runtime>> {
+    let Some(spec) = &cfg.redis_statsdb else { return Ok(None) };
+    let db_spec = DbSpec::Redis(spec.clone());
+    for ip in service::db_hosts(&db_spec) {
+        if !core.peers.denied.iter().any(|r| r.start == ip && r.end == ip) {
+            tracing::info!("Database host {ip} is denied as a peer");
+            core.peers.denied.push(IpRange { start: ip, end: ip });
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("statsdb")
+        .enable_all()
+        .build()
+        .context("Cannot start the Redis stats DB writer")?;
+    let sink = crate::userdb::statsdb::StatsDb::start(spec, rt.handle()).map_err(|e| anyhow!("--redis-statsdb: {e}"))?;
+    tracing::info!("Redis statistics database: {}", service::display_spec(&db_spec));
+    core.allocation_events = true;
+    plan.stats_sink = Some(sink);
+    Ok(Some(rt))
 }
 
 /// The user database the configuration names, with a MySQL password

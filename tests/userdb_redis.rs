@@ -1130,3 +1130,56 @@ async fn shared_backend_suite() {
     let db = connect(&redis.spec()).await;
     common::userdb_suite::run_suite(&db).await;
 }
+
+/// The server with `--redis-statsdb`: stale status keys of an earlier run are
+/// cleaned at start, and a real client's allocation is published as coturn
+/// does (new, traffic totals, deleted) under the user's realm.
+#[test]
+fn server_reports_allocations_to_the_stats_db() {
+    use common::{require_tool, run_cmd, Background, TestServer};
+    let redis = RedisServer::start();
+    let stale = "turn/realm/old.org/user/x/allocation/000000000000000001/status";
+    assert!(redis.cli(&["SET", stale, "new lifetime=600"]).success());
+    let sub = Subscriber::start(&redis, "turn/realm/*/user/*/allocation/*");
+    let spec = format!("--redis-statsdb={}", redis.spec());
+    let server = TestServer::start(&[
+        "--lt-cred-mech",
+        "--user=user:pass",
+        "--realm=example.org",
+        "--allow-loopback-peers",
+        &spec,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis.cli(&["EXISTS", stale]).stdout.trim() != "0" {
+        assert!(Instant::now() < deadline, "stale status key not cleaned at start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The Redis host (127.0.0.1) is denied as a peer, as coturn does: the
+    // echo peer lives on 127.0.0.2.
+    let port = server.ports.peer_port();
+    let _peer = Background::spawn(&require_tool("turnutils_peer"), &["-L", "127.0.0.2", "-p", &port.to_string()]);
+    assert!(common::wait_echo(format!("127.0.0.2:{port}").parse().expect("addr"), Duration::from_secs(10)));
+    let args: Vec<String> = ["-c", "-n", "10", "-l", "100", "-u", "user", "-w", "pass", "-e", "127.0.0.2", "-r"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([port.to_string(), "-p".into(), server.port().to_string(), "127.0.0.1".into()])
+        .collect();
+    let out = run_cmd(&require_tool("turnutils_uclient"), &args, Duration::from_secs(60));
+    assert!(out.success(), "{}", out.describe());
+
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.iter().any(|(_, m): &(String, String)| m == "deleted") {
+        assert!(Instant::now() < deadline, "no 'deleted' report; got {seen:?}\n{}", server.log_tail(30));
+        seen.push(sub.next());
+    }
+    let prefix = "turn/realm/example.org/user/user/allocation/";
+    let status_key = seen.iter().find(|(_, m)| m == "deleted").map(|(c, _)| c.clone()).unwrap_or_default();
+    assert!(status_key.starts_with(prefix) && status_key.ends_with("/status"), "{status_key}");
+    let new = seen.iter().find(|(c, m)| *c == status_key && m.starts_with("new lifetime=")).unwrap_or_else(|| panic!("{seen:?}"));
+    assert!(new.1.contains("type=UDP") && new.1.contains(&format!("local=127.0.0.1:{}", server.port())), "{new:?}");
+    let base = status_key.trim_end_matches("/status");
+    let total = seen.iter().find(|(c, _)| *c == format!("{base}/total_traffic")).unwrap_or_else(|| panic!("{seen:?}"));
+    assert!(total.1.starts_with("rcvp=") && !total.1.starts_with("rcvp=0,"), "client packets counted: {total:?}");
+    assert_eq!(redis.cli(&["EXISTS", &status_key]).stdout.trim(), "0", "status key removed on delete: {seen:?}");
+}

@@ -327,6 +327,7 @@ impl Builder {
             "psql-userdb" | "sql-userdb" => cfg.userdb = Some(crate::userdb::DbSpec::Postgres(v.to_string())),
             "mysql-userdb" => cfg.userdb = Some(crate::userdb::DbSpec::Mysql(v.to_string())),
             "redis-userdb" => cfg.userdb = Some(crate::userdb::DbSpec::Redis(v.to_string())),
+            "redis-statsdb" => cfg.redis_statsdb = (!v.is_empty()).then(|| v.to_string()),
             "secret-key-file" => cfg.secret_key_file = (!v.is_empty()).then(|| v.into()),
             // coturn ignores the values: any occurrence turns them on.
             "no-auth-pings" => cfg.no_auth_pings = true,

@@ -141,6 +141,8 @@ pub struct Config {
     /// (the last one given wins, as in coturn). The MySQL string is as given
     /// (its password still encrypted when `secret_key_file` is set).
     pub userdb: Option<crate::userdb::DbSpec>,
+    /// `--redis-statsdb`: coturn's Redis connection string for allocation reports.
+    pub redis_statsdb: Option<String>,
     /// `--secret-key-file`: AES key for an encrypted MySQL password.
     pub secret_key_file: Option<PathBuf>,
     pub no_dynamic_ip_list: bool,
@@ -400,6 +402,7 @@ impl Default for Config {
             tcp_proxy_port: None,
             udp_coalesce_us: DEFAULT_UDP_COALESCE_US,
             userdb: None,
+            redis_statsdb: None,
             secret_key_file: None,
             no_dynamic_ip_list: false,
             no_dynamic_realms: false,

@@ -189,7 +189,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("secret-key-file", None, R, false, Y, "<file>", "AES key file used to decrypt an encrypted MySQL password."),
     o("mongo-userdb", Some('J'), R, false, U, "<uri>", "MongoDB user database URI."),
     o("redis-userdb", Some('N'), R, false, Y, "<conninfo>", "Redis user database connection string."),
-    o("redis-statsdb", Some('O'), R, false, U, "<conninfo>", "Redis database for allocation status and traffic events."),
+    o("redis-statsdb", Some('O'), R, false, Y, "<conninfo>", "Redis database for allocation status and traffic events."),
     o("prometheus", None, I, false, U, "", "Enable the Prometheus metrics exporter (value ignored)."),
     o("prometheus-port", None, R, false, U, "<port>", "Prometheus exporter port. Default 9641."),
     o("prometheus-address", None, R, false, U, "<ip>", "Prometheus exporter bind address. Default: any."),

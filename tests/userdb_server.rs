@@ -416,3 +416,62 @@ fn mysql_password_encrypted_with_turnadmin_e() {
     assert!(server.log().contains("MySQL DB connection success"), "{}", server.log_tail(30));
     assert!(!server.log().contains(MariaDb::PASSWORD), "the password must not be logged");
 }
+
+/// The other direction of compatibility: a SQLite database written by our
+/// `turnadmin` serves coturn's own `turnserver` (Debian package), which
+/// authenticates the user and relays for it, and still refuses a wrong
+/// password.
+#[test]
+fn coturn_turnserver_uses_a_database_written_by_our_turnadmin() {
+    let coturn = Path::new("/usr/bin/turnserver");
+    assert!(coturn.is_file(), "coturn's turnserver (Debian package coturn) is not installed");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("turndb");
+    let db_s = db.display().to_string();
+    let ours = Path::new(env!("CARGO_BIN_EXE_turnadmin"));
+    let out = run_cmd(ours, &s(&["-a", "-b", &db_s, "-u", "carol", "-r", REALM, "-p", "s3cret"]), Duration::from_secs(30));
+    assert!(out.success(), "our turnadmin: {}", out.describe());
+
+    let ports = PortBlock::claim();
+    let port = ports.listen_port();
+    let args = vec![
+        "-n".to_string(),
+        "--listening-ip=127.0.0.1".into(),
+        format!("--listening-port={port}"),
+        "--relay-ip=127.0.0.1".into(),
+        format!("--min-port={}", ports.min_relay_port()),
+        format!("--max-port={}", ports.max_relay_port()),
+        "--lt-cred-mech".into(),
+        format!("--realm={REALM}"),
+        format!("--userdb={db_s}"),
+        "--allow-loopback-peers".into(),
+        "--no-cli".into(),
+        "--no-tls".into(),
+        "--no-dtls".into(),
+        "--log-file=stdout".into(),
+        "--simple-log".into(),
+        format!("--pidfile={}", dir.path().join("pid").display()),
+    ];
+    let mut srv = Background::spawn(coturn, &args);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !stun_probe(addr, Duration::from_millis(300)) {
+        srv.assert_running();
+        assert!(Instant::now() < deadline, "coturn did not answer\n{}", srv.log());
+    }
+    let peer_port = ports.peer_port();
+    let _peer = Background::spawn(&require_tool("turnutils_peer"), &["-L", "127.0.0.1", "-p", &peer_port.to_string()]);
+    assert!(wait_udp_echo(peer_port, Duration::from_secs(10)));
+    let run = |pass: &str| {
+        let args = s(&["-c", "-n", "20", "-l", "120", "-u", "carol", "-w", pass, "-e", "127.0.0.1", "-r", &peer_port.to_string(), "-p", &port.to_string(), "127.0.0.1"]);
+        let out = run_cmd(&require_tool("turnutils_uclient"), &args, UCLIENT_TIMEOUT);
+        assert!(!out.timed_out, "{}", out.describe());
+        let stats = parse_uclient(&out.all());
+        (out, stats)
+    };
+    let (out, stats) = run("s3cret");
+    let st = stats.unwrap_or_else(|| panic!("no uclient counters\n{}\n--- coturn ---\n{}", out.describe(), srv.log()));
+    assert!(st.send_msgs >= 20 && st.recv_msgs == st.send_msgs, "{st:?}\n{}", out.describe());
+    let (out, stats) = run("wrong");
+    assert_refused(&out, stats);
+}

@@ -28,17 +28,7 @@ const UCLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Starts `turnutils_peer` on the server's peer port and waits until it echoes.
 fn start_peer(server: &TestServer) -> Background {
-    let bin = require_tool("turnutils_peer");
-    let port = server.ports.peer_port();
-    let mut peer = Background::spawn(&bin, &["-L", "127.0.0.1", "-p", &port.to_string()]);
-    if !wait_udp_echo(port, Duration::from_secs(10)) {
-        peer.assert_running();
-        panic!(
-            "turnutils_peer on 127.0.0.1:{port} does not echo:\n{}",
-            peer.log()
-        );
-    }
-    peer
+    common::start_turnutils_peer(&["127.0.0.1"], server.ports.peer_port())
 }
 
 /// Runs uclient with `args` followed by `-p P 127.0.0.1`.

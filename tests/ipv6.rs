@@ -30,17 +30,7 @@ const UCLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// `turnutils_peer` echoing on 127.0.0.1 and ::1 at the block's peer port.
 fn start_peer(server: &TestServer) -> Background {
-    let bin = require_tool("turnutils_peer");
-    let port = server.ports.peer_port();
-    let mut peer = Background::spawn(&bin, &["-L", "127.0.0.1", "-L", "::1", "-p", &port.to_string()]);
-    for ip in ["127.0.0.1", "::1"] {
-        let addr = SocketAddr::new(ip.parse().expect("ip"), port);
-        if !wait_echo(addr, Duration::from_secs(10)) {
-            peer.assert_running();
-            panic!("turnutils_peer on {addr} does not echo:\n{}", peer.log());
-        }
-    }
-    peer
+    common::start_turnutils_peer(&["127.0.0.1", "::1"], server.ports.peer_port())
 }
 
 /// Runs `turnutils_uclient -v -u user -w pass -r PEERPORT -n 10 -l 120 <args> -p P <server_ip>`

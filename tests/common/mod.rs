@@ -704,3 +704,23 @@ pub fn echo_peer() -> SocketAddr {
     });
     addr
 }
+
+/// `turnutils_peer` echoing on `ips` at `port` (and port+1), started and
+/// checked: it answers on every address within 10 s or the test fails.
+pub fn start_turnutils_peer(ips: &[&str], port: u16) -> Background {
+    let bin = require_tool("turnutils_peer");
+    let mut args: Vec<String> = Vec::new();
+    for ip in ips {
+        args.extend(["-L".to_string(), ip.to_string()]);
+    }
+    args.extend(["-p".to_string(), port.to_string()]);
+    let mut peer = Background::spawn(&bin, &args);
+    for ip in ips {
+        let addr = SocketAddr::new(ip.parse().expect("peer ip"), port);
+        if !wait_echo(addr, Duration::from_secs(10)) {
+            peer.assert_running();
+            panic!("turnutils_peer on {addr} does not echo:\n{}", peer.log());
+        }
+    }
+    peer
+}

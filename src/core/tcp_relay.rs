@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use super::output::{Dest, Outputs, RelayId, Transport};
 use super::server::{Reply, Server};
 use super::time::Now;
+use super::timers::Timers;
 use crate::stun::{AttrType, Class, ErrorCode, Message, MessageBuilder, MessageType, Method, TransactionId};
 
 /// How long a Connect may take before 447 (RFC 6062 5.2: at least 30 s).
@@ -82,6 +83,9 @@ pub struct TcpRelays {
     conns: HashMap<u32, TcpConnection>,
     seq: u32,
     actions: Vec<TcpAction>,
+    /// Connect and ConnectionBind deadlines by CONNECTION-ID; an entry whose
+    /// connection is gone, bound or re-armed is skipped when it comes due.
+    timers: Timers,
 }
 
 impl TcpRelays {
@@ -107,8 +111,10 @@ impl TcpRelays {
         }
     }
 
-    fn next_deadline(&self) -> Option<u64> {
-        self.conns.values().filter(|c| !matches!(c.state, State::Bound)).map(|c| c.deadline_ms).min()
+    /// Track `id` with `deadline_ms` (Connecting or Waiting).
+    fn insert(&mut self, id: u32, conn: TcpConnection) {
+        self.timers.arm(conn.deadline_ms, id as usize);
+        self.conns.insert(id, conn);
     }
 }
 
@@ -130,27 +136,18 @@ impl Server {
 
     /// Earliest Connect / ConnectionBind deadline.
     pub(crate) fn tcp_next_timeout(&self) -> Option<u64> {
-        if self.tcp.is_empty() {
-            None
-        } else {
-            self.tcp.next_deadline()
-        }
+        self.tcp.timers.next()
     }
 
     /// Connects that took too long get 447; peer data connections nobody
     /// bound are closed.
     pub fn handle_tcp_timeouts(&mut self, now: Now, out: &mut Outputs) {
-        if self.tcp.is_empty() {
-            return;
-        }
-        let due: Vec<u32> = self
-            .tcp
-            .conns
-            .iter()
-            .filter(|(_, c)| !matches!(c.state, State::Bound) && c.deadline_ms <= now.ms)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in due {
+        while let Some((deadline, key)) = self.tcp.timers.pop_due(now.ms) {
+            let id = key as u32;
+            let live = self.tcp.conns.get(&id).is_some_and(|c| !matches!(c.state, State::Bound) && c.deadline_ms == deadline);
+            if !live {
+                continue; // closed, bound or re-armed since
+            }
             let Some(c) = self.tcp.conns.remove(&id) else { continue };
             if let State::Connecting { reply } = c.state {
                 let key = self.allocs.get(c.slot).and_then(|a| a.key);
@@ -191,7 +188,7 @@ impl Server {
             return self.error(out, reply, ErrorCode::CONNECTION_ALREADY_EXISTS, k, |_| {});
         }
         let id = self.tcp.new_id(self.thread_index);
-        self.tcp.conns.insert(id, TcpConnection { slot, peer, state: State::Connecting { reply }, deadline_ms: now.ms + CONNECT_TIMEOUT_MS });
+        self.tcp.insert(id, TcpConnection { slot, peer, state: State::Connecting { reply }, deadline_ms: now.ms + CONNECT_TIMEOUT_MS });
         self.tcp.actions.push(TcpAction::ConnectPeer { conn: id, relay, from, peer });
     }
 
@@ -204,6 +201,7 @@ impl Server {
         if ok {
             c.state = State::Waiting;
             c.deadline_ms = now.ms + BIND_TIMEOUT_MS;
+            self.tcp.timers.arm(c.deadline_ms, conn as usize);
             self.success(out, reply, k, |b| {
                 b.add_u32(AttrType::CONNECTION_ID, conn);
             });
@@ -227,7 +225,7 @@ impl Server {
         }
         let dest = Dest::Client { transport: a.transport, local: a.local, to: a.client };
         let id = self.tcp.new_id(self.thread_index);
-        self.tcp.conns.insert(id, TcpConnection { slot, peer: from, state: State::Waiting, deadline_ms: now.ms + BIND_TIMEOUT_MS });
+        self.tcp.insert(id, TcpConnection { slot, peer: from, state: State::Waiting, deadline_ms: now.ms + BIND_TIMEOUT_MS });
         let tid = TransactionId(rand::random());
         let mut b = MessageBuilder::new(&mut out.buf, MessageType::new(Method::CONNECTION_ATTEMPT, Class::Indication), tid);
         b.add_xor_address(AttrType::XOR_PEER_ADDRESS, from);

@@ -460,15 +460,26 @@ impl Builder {
             }
             "max-bps" => {
                 cfg.max_bps = u64::try_from(atoi(v).max(0)).unwrap_or(0);
-                self.unsupported(spec, value)?;
             }
             "bps-capacity" => {
                 cfg.bps_capacity = u64::try_from(atoi(v).max(0)).unwrap_or(0);
-                self.unsupported(spec, value)?;
             }
             "server-relay" => {
                 self.server_relay = parse_bool(value)?;
-                self.unsupported(spec, value)?;
+                cfg.server_relay = self.server_relay;
+            }
+            "unauthorized-ratelimit" => {
+                cfg.unauthorized_ratelimit = parse_bool(value)?;
+            }
+            "unauthorized-ratelimit-rps" => {
+                // coturn: a value below 1 keeps the default.
+                let n = atoi(v);
+                if n > 0 {
+                    cfg.unauthorized_ratelimit_rps = u32::try_from(n).unwrap_or(u32::MAX);
+                }
+            }
+            "check-origin-consistency" => {
+                cfg.check_origin_consistency = parse_bool(value)?;
             }
 
             // ---- legacy keys ----

@@ -59,7 +59,7 @@ impl Server {
         if !a.has_permission(peer.ip(), now.ms) {
             // `--server-relay` needs no permission, but the peer policy still
             // holds (the check a CreatePermission would have made).
-            if !self.cfg.server_relay || !self.peer_allowed(slot, peer).is_ok() {
+            if !self.cfg.server_relay || self.peer_allowed(slot, peer).is_err() {
                 return;
             }
         }

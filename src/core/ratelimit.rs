@@ -10,7 +10,7 @@
 //! slot in the same second take turns resetting it (a collision, counted):
 //! they then get somewhat more 401s than the limit, never fewer.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -64,9 +64,7 @@ impl UnauthLimiter {
     }
 
     fn slot_and_tag(&self, ip: IpAddr) -> (usize, u64) {
-        let mut h = self.hasher.build_hasher();
-        canonical(ip).hash(&mut h);
-        let v = h.finish();
+        let v = self.hasher.hash_one(canonical(ip));
         // Low bits pick the slot, high bits tag it; a tag of 0 marks an empty
         // slot, so tags are forced non-zero.
         let slot = (v as usize) & (SLOTS - 1);
@@ -125,6 +123,7 @@ fn unpack(v: u64) -> (u64, u64, u64) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

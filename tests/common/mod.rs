@@ -35,6 +35,7 @@
 pub mod dbservers;
 pub mod redis_server;
 pub mod turn_tcp;
+pub mod turn_udp;
 pub mod userdb_suite;
 
 use std::fs::{self, File, OpenOptions};

@@ -1041,7 +1041,8 @@ fn run(o: Opts) -> Result<(), String> {
     }
     let mut next_line = a.t + report_every;
     let mut prev = snap(&sh, pid);
-    while Instant::now() < window_end {
+    // A soak also reports at the window's end when an interval ends there.
+    while Instant::now() < window_end || (o.soak && next_line <= window_end) {
         let now = Instant::now();
         if o.soak && now >= next_line {
             let s = snap(&sh, pid);

@@ -272,3 +272,78 @@ fn connect_failures_and_refusals() {
     });
     assert_eq!(code(&a), 0, "UDP relays still work with --no-tcp-relay");
 }
+
+/// Bytes `s` delivers between `from` and `to` after its first byte (reading
+/// until `to` or 10 s).
+fn bytes_in_window(s: &mut TcpStream, from: Duration, to: Duration) -> u64 {
+    s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut first, mut counted) = (None::<Instant>, 0u64);
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < give_up {
+        let n = match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(_) => 0,
+        };
+        let start = *first.get_or_insert_with(Instant::now);
+        let at = start.elapsed();
+        if at >= to {
+            break;
+        }
+        if at >= from {
+            counted += n as u64;
+        }
+    }
+    counted
+}
+
+/// `--max-bps` holds an RFC 6062 pipe in each direction: the reader side is
+/// paused when over budget, TCP flow control slows the writer, nothing lost.
+#[test]
+fn tcp_relay_pipes_are_held_to_max_bps() {
+    const RATE: u64 = 1_000_000;
+    let server = TestServer::start(&[LT_FLAGS, &["--max-bps=1000000"]].concat());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer_addr = listener.local_addr().unwrap();
+    let mut c = TcpClient::connect(server.addr());
+    tcp_allocate(&mut c);
+    permit(&mut c, peer_addr);
+    let a = c.request(Method::CONNECT, |b| {
+        b.add_xor_address(AttrType::XOR_PEER_ADDRESS, peer_addr);
+    });
+    assert_eq!(code(&a), 0, "Connect failed");
+    let id = Message::parse(&a).unwrap().u32_attr(AttrType::CONNECTION_ID).unwrap().unwrap();
+    let (peer, _) = listener.accept().unwrap();
+    let (data, _) = data_connection(server.addr(), id);
+    let window = (Duration::from_millis(500), Duration::from_millis(3500));
+    let mut rates = Vec::new();
+    for (mut w, mut reader) in [(data.try_clone().unwrap(), peer.try_clone().unwrap()), (peer.try_clone().unwrap(), data.try_clone().unwrap())] {
+        let reader = &mut reader;
+        // More than 3.5 s worth, so the writer is always ahead of the limit.
+        let t = std::thread::spawn(move || {
+            let chunk = pattern(64 * 1024, 3);
+            for _ in 0..80 {
+                if w.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let got = bytes_in_window(reader, window.0, window.1);
+        let rate = got as f64 / (window.1 - window.0).as_secs_f64();
+        rates.push(rate / RATE as f64);
+        // Let the writer finish: drain the rest.
+        reader.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !t.is_finished() && Instant::now() < deadline {
+            let _ = reader.read(&mut buf);
+        }
+        while reader.read(&mut buf).is_ok_and(|n| n > 0) {}
+        t.join().unwrap();
+    }
+    eprintln!("TCP relay at --max-bps={RATE}: client -> peer {:.3}, peer -> client {:.3} of the limit", rates[0], rates[1]);
+    for r in rates {
+        assert!((0.9..=1.1).contains(&r), "{r:.3} of the limit");
+    }
+}

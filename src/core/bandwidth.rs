@@ -63,6 +63,54 @@ impl TokenBucket {
     }
 }
 
+/// A byte budget for a stream (an RFC 6062 TCP relay pipe): reads are
+/// charged after the fact, so the budget may go into debt by one read, and
+/// the reader pauses until the debt is paid back. TCP flow control then holds
+/// the sender to the rate, and nothing is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamBudget {
+    rate: u64,
+    /// Milli-bytes; negative while in debt.
+    tokens: i64,
+    cap: i64,
+    last_ms: u64,
+}
+
+impl StreamBudget {
+    /// A full budget for `rate` bytes per second (`rate` > 0).
+    pub fn new(rate: u64, now_ms: u64) -> Self {
+        let burst = (rate.saturating_mul(BURST_MS) / 1000).max(MIN_BURST_BYTES);
+        let cap = i64::try_from(burst.saturating_mul(1000)).unwrap_or(i64::MAX);
+        StreamBudget { rate, tokens: cap, cap, last_ms: now_ms }
+    }
+
+    fn refill(&mut self, now_ms: u64) {
+        if now_ms > self.last_ms {
+            let add = i64::try_from((now_ms - self.last_ms).saturating_mul(self.rate)).unwrap_or(i64::MAX);
+            self.tokens = self.tokens.saturating_add(add).min(self.cap);
+            self.last_ms = now_ms;
+        }
+    }
+
+    /// Milliseconds to wait before reading again (0: read now).
+    pub fn wait_ms(&mut self, now_ms: u64) -> u64 {
+        self.refill(now_ms);
+        if self.tokens > 0 {
+            return 0;
+        }
+        let rate = i64::try_from(self.rate.max(1)).unwrap_or(i64::MAX);
+        // Enough to get back above zero.
+        u64::try_from((1 - self.tokens) / rate + 1).unwrap_or(1)
+    }
+
+    /// Charge `len` bytes that were read.
+    pub fn charge(&mut self, now_ms: u64, len: usize) {
+        self.refill(now_ms);
+        let cost = i64::try_from(len).unwrap_or(i64::MAX).saturating_mul(1000);
+        self.tokens = self.tokens.saturating_sub(cost);
+    }
+}
+
 /// The two directions of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionLimit {
@@ -205,6 +253,29 @@ mod tests {
         assert!(b.take(5000, 1600));
         assert!(!b.take(4000, 1));
         assert!(b.take(5001, 1));
+    }
+
+    #[test]
+    fn stream_budget_pauses_until_the_debt_is_paid() {
+        let mut b = StreamBudget::new(10_000, 0);
+        assert_eq!(b.wait_ms(0), 0);
+        // A 65 KB read: the 1.6 KB burst covered, 63.4 KB of debt = 6.34 s.
+        b.charge(0, 65_000);
+        let w = b.wait_ms(0);
+        assert!((6_335..=6_345).contains(&w), "{w}");
+        assert!(b.wait_ms(w - 10) > 0);
+        assert_eq!(b.wait_ms(w), 0);
+        // Over a long run the average is the rate: 100 reads of 1000 bytes
+        // whenever allowed, on a 1 ms clock.
+        let mut b = StreamBudget::new(10_000, 0);
+        let (mut t, mut bytes) = (0u64, 0u64);
+        while bytes < 100_000 {
+            t += b.wait_ms(t);
+            b.charge(t, 1000);
+            bytes += 1000;
+        }
+        // 100 KB at 10 KB/s, less the 1.6 KB burst: about 9.84 s.
+        assert!((9_700..=10_000).contains(&t), "{t}");
     }
 
     #[test]

@@ -49,7 +49,9 @@ pub enum TcpAction {
     /// The client connection (`transport`, `local`, `client`) is now the
     /// client data connection of `conn`: after the queued ConnectionBind
     /// answer, its bytes go to the peer and back, unframed.
-    BindData { conn: u32, transport: Transport, local: SocketAddr, client: SocketAddr },
+    /// `bps`: the allocation's `max-bps` rate for each direction of the
+    /// pipe (0: unlimited).
+    BindData { conn: u32, transport: Transport, local: SocketAddr, client: SocketAddr, bps: u64 },
     /// Close the peer data connection `conn` and its client data connection.
     Close { conn: u32 },
     /// A ConnectionBind for a connection another thread owns arrived on the
@@ -277,7 +279,8 @@ impl Server {
         if let Some(c) = self.tcp.conns.get_mut(&id) {
             c.state = State::Bound;
         }
+        let bps = self.allocs.get(c.slot).and_then(|a| a.limit).map_or(0, |l| l.bps());
         self.success(out, reply, k, |_| {});
-        self.tcp.actions.push(TcpAction::BindData { conn: id, transport, local, client });
+        self.tcp.actions.push(TcpAction::BindData { conn: id, transport, local, client, bps });
     }
 }

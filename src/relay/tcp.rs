@@ -70,6 +70,8 @@ pub struct Pipe {
     pub connecting: bool,
     /// Reading stopped because the partner's queue was full; resume when it drains.
     pub stalled: bool,
+    /// `max-bps`: what reading this side may take (None: unlimited).
+    pub budget: Option<crate::core::bandwidth::StreamBudget>,
 }
 
 /// What reading a connection produced.
@@ -103,7 +105,7 @@ impl Conn {
     pub fn peer_data(stream: TcpStream, peer: SocketAddr, relay: SocketAddr, now_ms: u64, conn: u32, connecting: bool) -> Self {
         let mut c = Conn::new(stream, peer, relay, now_ms, false);
         c.layer = Layer::Plain;
-        c.pipe = Some(Pipe { conn, peer_side: true, partner: None, connecting, stalled: false });
+        c.pipe = Some(Pipe { conn, peer_side: true, partner: None, connecting, stalled: false, budget: None });
         c
     }
 

@@ -297,6 +297,8 @@ pub struct RelayThread {
     /// An accept failure was logged and no accept has succeeded since: one
     /// warning per episode, not one per failure.
     accept_failing: bool,
+    /// TCP relay pipes over their `max-bps`: (when to read again, token).
+    throttled: Vec<(u64, Token)>,
 }
 
 impl RelayThread {
@@ -363,6 +365,7 @@ impl RelayThread {
             accept_paused: Vec::new(),
             accept_retry_at: None,
             accept_failing: false,
+            throttled: Vec::new(),
         })
     }
 
@@ -384,6 +387,7 @@ impl RelayThread {
             } else {
                 let now = self.clock.now().ms;
                 let next = self.server.next_timeout().map(|d| d.saturating_sub(now)).unwrap_or(1000);
+                let next = self.throttled.iter().map(|&(at, _)| at.saturating_sub(now)).fold(next, u64::min);
                 let t = Duration::from_millis(next.min(1000));
                 match self.accept_retry_at {
                     Some(at) => t.min(at.saturating_duration_since(Instant::now())),
@@ -408,6 +412,17 @@ impl RelayThread {
                 } else {
                     ready.push(e.token());
                 }
+            }
+            if !self.throttled.is_empty() {
+                let now_ms = self.clock.now().ms;
+                self.throttled.retain(|&(at, token)| {
+                    if at <= now_ms {
+                        ready.push(token);
+                        false
+                    } else {
+                        true
+                    }
+                });
             }
             if self.accept_retry_at.is_some_and(|at| Instant::now() >= at) {
                 self.accept_retry_at = None;

@@ -190,7 +190,7 @@ fn active_connect_then_bind() {
     assert_eq!(code_of(&answer), 0);
     assert_eq!(
         actions(&mut h),
-        vec![TcpAction::BindData { conn, transport: Transport::Tcp, local: h.local, client: d.addr }]
+        vec![TcpAction::BindData { conn, transport: Transport::Tcp, local: h.local, client: d.addr, bps: 0 }]
     );
     // Bound once only.
     let mut d2 = data_client(&mut h, "198.51.100.1:5003");

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use mio::{Interest, Token, Waker};
 
 use super::{RelayThread, CONN_BASE};
+use crate::core::bandwidth::StreamBudget;
 use crate::core::{Now, RelayId, TcpAction};
 use crate::relay::provider::{TCP_RELAY_ID_FLAG, TCP_RELAY_TOKEN_BASE};
 use crate::relay::sockets;
@@ -91,7 +92,7 @@ impl RelayThread {
             for a in actions.drain(..) {
                 match a {
                     TcpAction::ConnectPeer { conn, from, peer, .. } => self.connect_peer(now, conn, from, peer),
-                    TcpAction::BindData { conn, local, client, .. } => self.bind_data(conn, local, client),
+                    TcpAction::BindData { conn, local, client, bps, .. } => self.bind_data(now, conn, local, client, bps),
                     TcpAction::Close { conn } => {
                         if let Some(k) = self.tcp_pipes.remove(&conn) {
                             self.close_conn(k, "TCP relay connection closed");
@@ -129,7 +130,7 @@ impl RelayThread {
 
     /// Pair the client connection (`local`, `client`) with peer data
     /// connection `conn`; what either buffered starts flowing.
-    fn bind_data(&mut self, conn: u32, local: std::net::SocketAddr, client: std::net::SocketAddr) {
+    fn bind_data(&mut self, now: Now, conn: u32, local: std::net::SocketAddr, client: std::net::SocketAddr, bps: u64) {
         let data = self.by_conn.get(&(local, client)).copied();
         let peer = self.tcp_pipes.get(&conn).copied();
         let (Some(d), Some(p)) = (data, peer) else {
@@ -145,11 +146,15 @@ impl RelayThread {
             return;
         };
         self.by_conn.remove(&(local, client));
+        // `max-bps` holds each direction: what is read from the client and
+        // what is read from the peer.
+        let budget = (bps > 0).then(|| StreamBudget::new(bps, now.ms));
         if let Some(c) = self.conns.get_mut(d) {
-            c.pipe = Some(Pipe { conn, peer_side: false, partner: Some(p), connecting: false, stalled: false });
+            c.pipe = Some(Pipe { conn, peer_side: false, partner: Some(p), connecting: false, stalled: false, budget });
         }
         if let Some(Some(pipe)) = self.conns.get_mut(p).map(|c| c.pipe.as_mut()) {
             pipe.partner = Some(d);
+            pipe.budget = budget;
         }
         tracing::debug!("TCP relay connection {conn:#010x}: bound to client data connection {client}");
         // Bytes that came behind the ConnectionBind, and what the peer sent
@@ -257,6 +262,14 @@ impl RelayThread {
 
     /// A piped connection is ready: finish a connect, write, pull from the
     /// partner, read and push to the partner.
+    /// Read pipe `key` again at `at_ms` (it is over its `max-bps`).
+    fn throttle(&mut self, key: usize, at_ms: u64) {
+        let token = Token(CONN_BASE + key);
+        if !self.throttled.iter().any(|&(_, t)| t == token) {
+            self.throttled.push((at_ms, token));
+        }
+    }
+
     pub(super) fn pipe_ready(&mut self, now: Now, key: usize) -> (usize, bool) {
         let Some(c) = self.conns.get_mut(key) else { return (0, false) };
         let Some(pipe) = c.pipe else { return (0, false) };
@@ -300,6 +313,17 @@ impl RelayThread {
                 }
             }
         }
+        // Over `max-bps`: read nothing until the budget allows; the kernel's
+        // buffers fill and TCP flow control slows the sender.
+        if let Some(Some(p)) = self.conns.get_mut(key).map(|c| c.pipe.as_mut()) {
+            if let Some(b) = p.budget.as_mut() {
+                let wait = b.wait_ms(now.ms);
+                if wait > 0 {
+                    self.throttle(key, now.ms + wait);
+                    return (0, false);
+                }
+            }
+        }
         // Read this side into its buffer and pass it on.
         let cfgs = self.tls.as_ref().map(|t| t.configs());
         let Some(c) = self.conns.get_mut(key) else { return (0, false) };
@@ -312,6 +336,9 @@ impl RelayThread {
         let before = c.decoder.buffered();
         let outcome = c.read(cfgs.as_deref());
         let read = c.decoder.buffered().saturating_sub(before);
+        if let Some(b) = c.pipe.as_mut().and_then(|p| p.budget.as_mut()) {
+            b.charge(now.ms, read);
+        }
         let partner = self.conns.get(key).and_then(|c| c.pipe).and_then(|p| p.partner);
         if let Some(partner) = partner {
             self.pump(key, partner);

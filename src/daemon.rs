@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context};
 use crate::config::{self, Command, Config};
 use crate::core::credentials::{parse_user_spec, AuthMode, Credentials};
 use crate::core::nonce::NonceGen;
-use crate::core::peer_policy::{IpRange, PeerPolicy};
+use crate::core::peer_policy::{IpRange, OwnAddresses, PeerPolicy};
 use crate::core::quota::Quotas;
 use crate::core::{AlternateServers, CoreConfig};
 use crate::logging::{self, LogOptions};
@@ -85,6 +85,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
         no_multicast: cfg.no_multicast_peers,
         allowed: parse_ranges(&cfg.allowed_peer_ips)?,
         denied: parse_ranges(&cfg.denied_peer_ips)?,
+        own: OwnAddresses::default(),
     };
     let mut core = CoreConfig::new(
         Credentials { mode, realm },
@@ -108,6 +109,13 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     core.default_family = cfg.allocation_default_address_family;
     core.verbose = cfg.verbose || cfg.very_verbose;
     core.quotas = Arc::new(Quotas::new(cfg.user_quota, cfg.total_quota));
+    core.max_bps = cfg.max_bps;
+    core.bps_capacity = Arc::new(crate::core::bandwidth::BpsCapacity::new(cfg.bps_capacity));
+    core.unauth_limiter = cfg
+        .unauthorized_ratelimit
+        .then(|| Arc::new(crate::core::ratelimit::UnauthLimiter::new(cfg.unauthorized_ratelimit_rps)));
+    core.check_origin_consistency = cfg.check_origin_consistency;
+    core.server_relay = cfg.server_relay;
     core.multiplex_max_peers = cfg.multiplex_peer_max_peers as usize;
     core.external_ip = !cfg.external_ips.is_empty();
     core.alternates = AlternateServers {
@@ -253,6 +261,48 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: b
     })
 }
 
+/// The addresses a client may not relay to (see [`OwnAddresses`]): every
+/// listener, wildcard ones expanded to the host's addresses and loopback, and
+/// every listening, relay and external IP.
+pub fn own_addresses(plan: &RelayPlan, locals: &[IpAddr]) -> OwnAddresses {
+    fn push_new<T: PartialEq>(list: &mut Vec<T>, v: T) {
+        if !list.contains(&v) {
+            list.push(v);
+        }
+    }
+    let loopback = [IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)];
+    let mut own = OwnAddresses { relay_ports: (plan.min_port, plan.max_port), ..Default::default() };
+    let all = plan.udp_listeners.iter().chain(&plan.tcp_listeners).chain(&plan.tls_listeners).chain(&plan.proxy_listeners);
+    for l in all {
+        if l.ip().is_unspecified() {
+            let same_family = |ip: &&IpAddr| ip.is_ipv4() == l.ip().is_ipv4();
+            for &ip in locals.iter().chain(&loopback).filter(same_family) {
+                push_new(&mut own.listeners, SocketAddr::new(ip, l.port()));
+            }
+            push_new(&mut own.listeners, *l);
+        } else {
+            push_new(&mut own.listeners, *l);
+            push_new(&mut own.ips, l.ip());
+        }
+    }
+    for &ip in &plan.relay_ips {
+        if ip.is_unspecified() {
+            for &l in locals {
+                push_new(&mut own.ips, l);
+            }
+        } else {
+            push_new(&mut own.ips, ip);
+        }
+    }
+    for &(public, private) in &plan.external {
+        push_new(&mut own.ips, public);
+        if let Some(p) = private {
+            push_new(&mut own.ips, p);
+        }
+    }
+    own
+}
+
 fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     tracing::info!("System cpu num is {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     tracing::info!("turnserver-rs {VERSION}: RFC 3489/5389/5766/5780/6062/6156 STUN/TURN Server");
@@ -280,6 +330,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     let dtls = dtls_setup(cfg)?;
     let locals = sockets::local_addresses();
     let mut plan = relay_plan(cfg, &locals, tls.is_some(), dtls.is_some())?;
+    core.peers.own = own_addresses(&plan, &locals);
     let stats_rt = start_statsdb(cfg, &mut core, &mut plan)?;
     core.rfc5780 = rfc5780_partners(cfg, &listen_ips(cfg, &locals));
     if cfg.rfc5780 && core.rfc5780.is_none() {

@@ -509,7 +509,7 @@ fn users_file_first_then_cli_in_order() {
 #[test]
 fn fatal_sanity_errors() {
     let e = fail(&["-n", "-a", "-z", "-r", "x"]);
-    assert_eq!(e, ConfigError { message: "CONFIG: -a and -z options cannot be used together.".into(), exit_code: 255 });
+    assert_eq!(e, ConfigError { message: "CONFIG ERROR: -a and -z options cannot be used together.".into(), exit_code: 255 });
     let e = fail(&["-n", "-az"]);
     assert_eq!(e.exit_code, 255);
     // REST API mode is long-term auth too.
@@ -549,11 +549,43 @@ fn fatal_sanity_errors() {
     assert!(e.message.contains("--min-port (60000)"), "{}", e.message);
     assert_eq!(run(&["-n", "--min-port=50000", "--max-port=50000"]).min_port, 50000);
 
-    let e = fail(&["-n", "-X", "1.2.3.4", "-X", "5.6.7.8"]);
-    assert_eq!(e.message, "You cannot define external IP more than once in the configuration");
-    assert_eq!(file_err("external-ip=1.2.3.4\n", &["--external-ip=5.6.7.8"]).exit_code, 255);
+    // As coturn: a second single external IP is reported and ignored.
+    let c = run(&["-n", "-X", "1.2.3.4", "-X", "5.6.7.8"]);
+    assert_eq!(c.external_ips, vec![(ip("1.2.3.4"), None)]);
+    assert_eq!(has_warning(&c, "You cannot define external IP more than once in the configuration"), 1);
+    let c = with_file("external-ip=1.2.3.4\n", &["--external-ip=5.6.7.8"]);
+    assert_eq!(c.external_ips, vec![(ip("1.2.3.4"), None)]);
     // The same address twice is harmless.
     assert_eq!(run(&["-n", "-X", "1.2.3.4", "-X", "1.2.3.4"]).external_ips.len(), 1);
+}
+
+#[test]
+fn start_up_refusals_checked_while_parsing() {
+    // coturn resolves --proc-user / --proc-group while reading options.
+    let e = fail(&["-n", "--proc-user=no-such-user-turnserver-rs"]);
+    assert_eq!(e, ConfigError { message: "Unknown user name: no-such-user-turnserver-rs".into(), exit_code: 255 });
+    let e = file_err("proc-group=no-such-group-turnserver-rs\n", &[]);
+    assert_eq!(e, ConfigError { message: "Unknown group name: no-such-group-turnserver-rs".into(), exit_code: 255 });
+    run(&["-n", "--proc-user=root", "--proc-group=0"]);
+
+    // Loopback peers are refused while a CLI without password is on (4.17:
+    // only with --cli); a password or no CLI makes them acceptable.
+    let e = fail(&["-n", "--cli", "--allow-loopback-peers"]);
+    assert_eq!(e.message, "CONFIG ERROR: allow_loopback_peers and empty cli password cannot be used together.");
+    assert_eq!(e.exit_code, 255);
+    assert_eq!(file_err("cli\nallow-loopback-peers\n", &[]).exit_code, 255);
+    assert!(run(&["-n", "--cli", "--cli-password=pw", "--allow-loopback-peers"]).allow_loopback_peers);
+    assert!(run(&["-n", "--allow-loopback-peers"]).allow_loopback_peers);
+
+    // A user line that gives no key is refused when users are used at all.
+    let e = fail(&["-n", "-a", "-r", "example.org", "--user=bob"]);
+    assert!(e.message.starts_with("Wrong user account: bad user 'bob'"), "{}", e.message);
+    assert_eq!(e.exit_code, 255);
+    let e = file_err("user=bob:0xZZ\n", &["-r", "example.org"]);
+    assert!(e.message.contains("key after 0x must be exactly 32 hex digits"), "{}", e.message);
+    // Ignored (as coturn) under the REST API or -z: no refusal.
+    run(&["-n", "--static-auth-secret=s", "--user=bob"]);
+    run(&["-n", "-z", "--user=bob"]);
 }
 
 #[test]
@@ -737,6 +769,11 @@ fn example_file_every_option_uncommented_parses() {
             Ok(Command::Run(c)) => {
                 assert_eq!(has_warning(&c, "Bad configuration format"), 0, "line {}: {rest}", i + 1);
                 assert_eq!(has_warning(&c, "semicolon"), 0, "line {}: {rest}", i + 1);
+            }
+            // The sample's `turnserver` account need not exist here; coturn
+            // refuses unknown names at start-up too.
+            Err(e) if (key == "proc-user" || key == "proc-group") && e.message.starts_with("Unknown ") => {
+                assert_eq!(e.exit_code, 255);
             }
             other => panic!("line {} `{rest}` does not parse: {other:?}", i + 1),
         }

@@ -21,6 +21,10 @@ pub(crate) struct Builder {
     /// The single-form `--external-ip` already seen.
     pub external_single: Option<IpAddr>,
     pub server_relay: bool,
+    /// `--cli` in force (4.17: the telnet CLI is off unless asked for).
+    pub cli: bool,
+    /// No non-empty `--cli-password` seen.
+    pub cli_password_empty: bool,
 }
 
 /// coturn's boolean words: empty = true; first char 0/n/N/f/F false,
@@ -144,6 +148,8 @@ impl Builder {
             anon: false,
             external_single: None,
             server_relay: false,
+            cli: false,
+            cli_password_empty: true,
         }
     }
 
@@ -419,6 +425,28 @@ impl Builder {
             "no-cli" => {
                 parse_bool(value)?;
             }
+            "cli" => {
+                self.cli = parse_bool(value)?;
+                self.unsupported(spec, value)?;
+            }
+            "cli-password" => {
+                self.cli_password_empty = v.is_empty();
+                self.unsupported(spec, value)?;
+            }
+            // coturn resolves the names while reading the options: an unknown
+            // one is fatal before anything is opened.
+            "proc-user" => {
+                if !v.is_empty() && crate::process::lookup_user(v).is_none() {
+                    return Err(ConfigError::fatal(format!("Unknown user name: {v}")));
+                }
+                self.unsupported(spec, value)?;
+            }
+            "proc-group" => {
+                if !v.is_empty() && crate::process::lookup_group(v).is_none() {
+                    return Err(ConfigError::fatal(format!("Unknown group name: {v}")));
+                }
+                self.unsupported(spec, value)?;
+            }
 
             // ---- parsed into typed fields, feature not implemented yet ----
             "stun-only" => {
@@ -460,15 +488,26 @@ impl Builder {
             }
             "max-bps" => {
                 cfg.max_bps = u64::try_from(atoi(v).max(0)).unwrap_or(0);
-                self.unsupported(spec, value)?;
             }
             "bps-capacity" => {
                 cfg.bps_capacity = u64::try_from(atoi(v).max(0)).unwrap_or(0);
-                self.unsupported(spec, value)?;
             }
             "server-relay" => {
                 self.server_relay = parse_bool(value)?;
-                self.unsupported(spec, value)?;
+                cfg.server_relay = self.server_relay;
+            }
+            "unauthorized-ratelimit" => {
+                cfg.unauthorized_ratelimit = parse_bool(value)?;
+            }
+            "unauthorized-ratelimit-rps" => {
+                // coturn: a value below 1 keeps the default.
+                let n = atoi(v);
+                if n > 0 {
+                    cfg.unauthorized_ratelimit_rps = u32::try_from(n).unwrap_or(u32::MAX);
+                }
+            }
+            "check-origin-consistency" => {
+                cfg.check_origin_consistency = parse_bool(value)?;
             }
 
             // ---- legacy keys ----
@@ -538,10 +577,10 @@ impl Builder {
                 let p = parse_ip(v).ok_or_else(|| wrong(v))?;
                 match self.external_single {
                     Some(prev) if prev == p => {}
+                    // coturn logs this as an error, keeps the first address
+                    // and carries on.
                     Some(_) => {
-                        return Err(ConfigError::fatal(
-                            "You cannot define external IP more than once in the configuration",
-                        ))
+                        self.warn("You cannot define external IP more than once in the configuration".to_string())
                     }
                     None => {
                         self.external_single = Some(p);

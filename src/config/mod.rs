@@ -214,9 +214,16 @@ pub struct Config {
     /// `--user-quota` / `--total-quota` (parsed; feature not implemented yet).
     pub user_quota: u32,
     pub total_quota: u32,
-    /// `--max-bps` / `--bps-capacity` in bytes/s, 0 = unlimited (parsed; not implemented yet).
+    /// `--max-bps` / `--bps-capacity` in bytes/s, 0 = unlimited.
     pub max_bps: u64,
     pub bps_capacity: u64,
+    /// `--server-relay` (no permissions needed; dangerous).
+    pub server_relay: bool,
+    /// `--unauthorized-ratelimit` and its `-rps` (default 10).
+    pub unauthorized_ratelimit: bool,
+    pub unauthorized_ratelimit_rps: u32,
+    /// `--check-origin-consistency`.
+    pub check_origin_consistency: bool,
     /// Non-fatal messages produced while parsing (e.g. `Bad configuration format: <line>`),
     /// printed once logging is up.
     pub warnings: Vec<String>,
@@ -460,6 +467,10 @@ impl Default for Config {
             total_quota: 0,
             max_bps: 0,
             bps_capacity: 0,
+            server_relay: false,
+            unauthorized_ratelimit: false,
+            unauthorized_ratelimit_rps: 10,
+            check_origin_consistency: false,
             warnings: Vec::new(),
             config_file: None,
         }

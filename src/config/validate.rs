@@ -29,7 +29,7 @@ pub(crate) fn finish(mut b: Builder) -> Result<Config, ConfigError> {
     }
 
     if b.use_lt && b.anon {
-        return Err(ConfigError::fatal("CONFIG: -a and -z options cannot be used together."));
+        return Err(ConfigError::fatal("CONFIG ERROR: -a and -z options cannot be used together."));
     }
 
     if b.use_ltc && b.use_tltc {
@@ -39,6 +39,14 @@ pub(crate) fn finish(mut b: Builder) -> Result<Config, ConfigError> {
              secret overrides username/password based auth method. Check your configuration!"
                 .to_string(),
         );
+    }
+
+    // coturn refuses loopback peers while a CLI without a password is on
+    // (4.17: the CLI is on only with --cli).
+    if b.cfg.allow_loopback_peers && b.cli && b.cli_password_empty {
+        return Err(ConfigError::fatal(
+            "CONFIG ERROR: allow_loopback_peers and empty cli password cannot be used together.",
+        ));
     }
 
     if b.cfg.allow_loopback_peers {
@@ -92,6 +100,17 @@ pub(crate) fn finish(mut b: Builder) -> Result<Config, ConfigError> {
              set: authentication is off and the database is not used for credentials."
                 .to_string(),
         );
+    }
+
+    // A user line that cannot be turned into a key is a configuration
+    // error, refused before anything is opened (coturn skips such lines
+    // silently; we would rather say so).
+    if b.use_lt && !b.use_tltc {
+        for spec in &b.cfg.users {
+            if let Err(e) = crate::core::credentials::parse_user_spec(spec, &b.cfg.realm) {
+                return Err(ConfigError::fatal(format!("Wrong user account: {e}")));
+            }
+        }
     }
 
     b.cfg.lt_cred_mech = b.use_lt;

@@ -1,6 +1,7 @@
 //! Allocate and Refresh (RFC 8656 7, RFC 6156 for the address family).
 
 use super::allocation::{AddressError, Allocation, SecondRelay, Usage};
+use super::bandwidth::{bandwidth_attr_to_bps, bps_to_bandwidth_attr, session_rate, SessionLimit};
 use super::output::{Dest, Outputs};
 use super::provider::{Family, PortRequest, RelayError, RelayProvider, RelayRequest};
 use super::server::{Reply, Server, DEFAULT_LIFETIME};
@@ -153,6 +154,21 @@ impl Server {
             tracing::info!("Allocation quota reached for user <{}>", auth.username);
             return self.error(out, reply, ErrorCode::ALLOCATION_QUOTA_REACHED, k, |_| {});
         }
+        // Bandwidth: the client's BANDWIDTH held to the session limit, then
+        // drawn from the server-wide budget (486 when it is spent).
+        let requested_bw = msg.get(AttrType::BANDWIDTH).and_then(|v| v.get(..4)).map(|b| {
+            bandwidth_attr_to_bps(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        });
+        let rate = session_rate(requested_bw, self.max_bps_for(&auth.realm));
+        let granted = if rate == 0 {
+            0
+        } else if let Some(g) = self.cfg.bps_capacity.grant(rate) {
+            g
+        } else {
+            self.cfg.quotas.release(&auth.realm, &auth.username);
+            tracing::info!("Allocation bandwidth capacity reached for user <{}>", auth.username);
+            return self.error(out, reply, ErrorCode::ALLOCATION_QUOTA_REACHED, k, |_| {});
+        };
         let dont_fragment = msg.get(AttrType::DONT_FRAGMENT).is_some();
         let mut bind = |family: Family| -> Result<super::provider::RelayBinding, ErrorCode> {
             if !relays.supports(family) && token.is_none() {
@@ -173,6 +189,7 @@ impl Server {
                 Ok(b) => (b, None, None),
                 Err(code) => {
                     self.cfg.quotas.release(&auth.realm, &auth.username);
+                    self.cfg.bps_capacity.release(granted);
                     return self.error(out, reply, code, k, |_| {});
                 }
             }
@@ -183,6 +200,7 @@ impl Server {
                 (Err(e4), Ok(b6)) => (b6, None, Some(AddressError { attr: error_attr, family: Family::V4, code: e4 })),
                 (Err(e4), Err(_)) => {
                     self.cfg.quotas.release(&auth.realm, &auth.username);
+                    self.cfg.bps_capacity.release(granted);
                     return self.error(out, reply, e4, k, |_| {});
                 }
             }
@@ -223,6 +241,13 @@ impl Server {
             address_error,
             tcp,
             reported_packets: 0,
+            limit: (granted > 0).then(|| SessionLimit::new(granted, now.ms)),
+            dropped_over_limit: (0, 0),
+            report_bandwidth: requested_bw.is_some() && granted > 0,
+            origin: match msg.str_attr(AttrType::ORIGIN) {
+                Some(Ok(o)) => Some(o.into()),
+                _ => None,
+            },
         };
         tracing::info!("{}. Local relay addr: {}", alloc.family.label(), binding.local);
         if let Some(s) = &alloc.second {
@@ -258,6 +283,7 @@ impl Server {
             None => (relay, None),
         };
         let address_error = a.address_error;
+        let bandwidth = a.limit.filter(|_| a.report_bandwidth).map(|l| bps_to_bandwidth_attr(l.bps()));
         if self.cfg.verbose {
             tracing::info!(
                 "session {:018}: realm <{}> user <{}>: incoming packet ALLOCATE processed, success",
@@ -279,6 +305,9 @@ impl Server {
             if let Some(t) = token {
                 b.add_u64(AttrType::RESERVATION_TOKEN, t);
             }
+            if let Some(bw) = bandwidth {
+                b.add_u32(AttrType::BANDWIDTH, bw);
+            }
         });
     }
 
@@ -289,7 +318,7 @@ impl Server {
         let Some(&slot) = self.by_client.get(&(transport, client, local)) else {
             return self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, k, |_| {});
         };
-        if !self.same_user(slot, &auth.username) {
+        if !self.same_user(slot, &auth.username) || !self.same_origin(slot, msg) {
             return self.error(out, reply, ErrorCode::WRONG_CREDENTIALS, k, |_| {});
         }
         let requested = match msg.u32_attr(AttrType::LIFETIME) {
@@ -333,6 +362,29 @@ impl Server {
         self.success(out, reply, k, |b| {
             b.add_u32(AttrType::LIFETIME, lifetime);
         });
+    }
+
+    /// `--check-origin-consistency`: a request on an allocation carries the
+    /// ORIGIN its Allocate had, or none when that had none (441 otherwise, as
+    /// coturn). Always true without the option.
+    pub(crate) fn same_origin(&self, slot: usize, msg: &Message) -> bool {
+        if !self.cfg.check_origin_consistency {
+            return true;
+        }
+        let Some(a) = self.allocs.get(slot) else { return false };
+        let origin = match msg.str_attr(AttrType::ORIGIN) {
+            None => None,
+            Some(Ok(o)) => Some(o),
+            Some(Err(_)) => return false,
+        };
+        if origin == a.origin.as_deref() {
+            return true;
+        }
+        tracing::info!(
+            "session {:018}: the origin attribute does not match the initial session origin value",
+            a.session_id
+        );
+        false
     }
 
     /// Requests on an allocation must come from the user that made it (441).

@@ -94,6 +94,15 @@ pub struct Allocation {
     pub tcp: bool,
     /// Packets counted at the last stats report (`--redis-statsdb`).
     pub reported_packets: u64,
+    /// `--max-bps` / BANDWIDTH: the session's rate in each direction (`None`:
+    /// unlimited). Its rate is also what the session holds of `--bps-capacity`.
+    pub limit: Option<super::bandwidth::SessionLimit>,
+    /// Datagrams dropped for going over `limit`, (from client, to client).
+    pub dropped_over_limit: (u64, u64),
+    /// The client sent BANDWIDTH: the answer tells it the granted rate.
+    pub report_bandwidth: bool,
+    /// The ORIGIN of the Allocate, for `--check-origin-consistency`.
+    pub origin: Option<Box<str>>,
 }
 
 impl Allocation {
@@ -114,6 +123,29 @@ impl Allocation {
     #[inline]
     pub fn relay_for_peer(&self, peer: SocketAddr) -> Option<RelayId> {
         self.relay_for(Family::of(peer.ip()))
+    }
+
+    /// Take `len` payload bytes from the client → peers budget; false: over
+    /// `max-bps`, drop the datagram.
+    #[inline]
+    pub fn within_limit_from_client(&mut self, now_ms: u64, len: usize) -> bool {
+        let Some(l) = &mut self.limit else { return true };
+        if l.from_client.take(now_ms, len) {
+            return true;
+        }
+        self.dropped_over_limit.0 += 1;
+        false
+    }
+
+    /// As [`Self::within_limit_from_client`], for peers → client.
+    #[inline]
+    pub fn within_limit_to_client(&mut self, now_ms: u64, len: usize) -> bool {
+        let Some(l) = &mut self.limit else { return true };
+        if l.to_client.take(now_ms, len) {
+            return true;
+        }
+        self.dropped_over_limit.1 += 1;
+        false
     }
 
     pub fn has_permission(&self, ip: IpAddr, now_ms: u64) -> bool {

@@ -7,9 +7,17 @@ use super::server::{Reply, Server};
 use super::time::Now;
 use crate::stun::{AttrType, Class, ErrorCode, Message, MessageBuilder, MessageType, Method};
 
-/// Size of the PADDING attribute value of a padded answer (coturn: the MTU,
-/// 1500 when unknown).
+/// Largest PADDING value of a padded answer (coturn: the MTU, 1500 when
+/// unknown).
 const PADDING_LEN: usize = 1500;
+
+/// What a padded answer carries besides its PADDING value, at most: header,
+/// XOR-MAPPED-, MAPPED-, RESPONSE-ORIGIN and OTHER-ADDRESS for IPv6, SOFTWARE,
+/// the PADDING header and FINGERPRINT, rounded up. Taken off the request's
+/// own padding so the answer is never larger than the request: coturn pads
+/// every answer to 1500 bytes, which makes a 28-byte spoofed request a 54x
+/// amplifier; here a client that wants a 1500-byte answer sends 1500 bytes.
+const PADDED_ANSWER_OVERHEAD: usize = 200;
 
 impl Server {
     /// A Binding request. With RFC 5780 on, the answer also says which local
@@ -48,6 +56,10 @@ impl Server {
             }
         }
         let padding = msg.get(AttrType::PADDING).is_some();
+        let pad_len = match msg.get(AttrType::PADDING) {
+            Some(p) => (p.len().min(PADDING_LEN) + 20).saturating_sub(PADDED_ANSWER_OVERHEAD) & !3,
+            None => 0,
+        };
         let response_port = match msg.get(AttrType::RESPONSE_PORT) {
             None => None,
             Some(v) => match v {
@@ -101,10 +113,10 @@ impl Server {
             if let Some(other) = other {
                 b.add_address(AttrType::RESPONSE_ORIGIN, origin);
                 b.add_address(AttrType::OTHER_ADDRESS, other);
-                if padding {
-                    // coturn pads to the path MTU it assumes (1500) so the
-                    // client learns whether large datagrams get through.
-                    b.add_raw(AttrType::PADDING, &[0u8; PADDING_LEN]);
+                if padding && pad_len > 0 {
+                    // Large answers tell the client whether large (fragmented)
+                    // datagrams get through; see PADDED_ANSWER_OVERHEAD.
+                    b.add_raw(AttrType::PADDING, &[0u8; PADDING_LEN][..pad_len]);
                 }
             }
         });

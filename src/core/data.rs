@@ -28,6 +28,10 @@ impl Server {
         let Some(peer) = a.channel_by_number(cd.channel, now.ms).map(|c| c.peer) else { return };
         // ChannelBind only binds peers of a family the allocation has a relay for.
         let Some(relay) = a.relay_for_peer(peer) else { return };
+        if !a.within_limit_from_client(now.ms, cd.data.len()) {
+            self.stats.dropped_over_bps += 1;
+            return;
+        }
         a.client_usage.rp += 1;
         a.client_usage.rb += data.len() as u64;
         a.peer_usage.sp += 1;
@@ -53,12 +57,23 @@ impl Server {
         }
         let Some(relay) = a.relay_for_peer(peer) else { return };
         if !a.has_permission(peer.ip(), now.ms) {
+            // `--server-relay` needs no permission, but the peer policy still
+            // holds (the check a CreatePermission would have made).
+            if !self.cfg.server_relay || self.peer_allowed(slot, peer).is_err() {
+                return;
+            }
+        }
+        if self.cfg.peers.refuses_own(peer) {
             return;
         }
         if !self.register_peer(slot, peer) {
             return;
         }
         let Some(a) = self.allocs.get_mut(slot) else { return };
+        if !a.within_limit_from_client(now.ms, payload.len()) {
+            self.stats.dropped_over_bps += 1;
+            return;
+        }
         a.client_usage.rp += 1;
         a.client_usage.rb += msg.raw().len() as u64;
         a.peer_usage.sp += 1;
@@ -86,8 +101,13 @@ impl Server {
             },
         };
         let fingerprint = self.cfg.fingerprint;
+        let server_relay = self.cfg.server_relay;
         let Some(a) = self.allocs.get_mut(slot) else { return };
-        if !a.has_permission(from.ip(), now.ms) {
+        if !server_relay && !a.has_permission(from.ip(), now.ms) {
+            return;
+        }
+        if !a.within_limit_to_client(now.ms, data.len()) {
+            self.stats.dropped_over_bps += 1;
             return;
         }
         a.peer_usage.rp += 1;

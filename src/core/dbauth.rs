@@ -122,6 +122,12 @@ impl Server {
         l
     }
 
+    /// A session's default rate in `realm`: the realm's `max-bps` option
+    /// from the database, else `--max-bps` (0: unlimited).
+    pub(crate) fn max_bps_for(&self, realm: &str) -> u64 {
+        self.snapshot().and_then(|snap| snap.limits(realm).max_bps).unwrap_or(self.cfg.max_bps)
+    }
+
     /// The database's ranges on a peer of an allocation in `realm` (`None`:
     /// no database, or no range speaks).
     pub(crate) fn dynamic_peer_verdict(&self, realm: &str, ip: std::net::IpAddr) -> Option<Result<(), super::peer_policy::IpRange>> {

@@ -2,6 +2,7 @@
 //! bytes there", with no sockets, no threads and no clock reads. The I/O layer
 //! ([`crate::relay`]) passes the time in and carries the outputs out.
 
+pub mod bandwidth;
 pub mod credentials;
 pub mod dbauth;
 pub mod dynamic;
@@ -11,6 +12,7 @@ pub mod allocation;
 pub mod output;
 pub mod provider;
 pub mod quota;
+pub mod ratelimit;
 pub mod server;
 pub mod time;
 pub mod timers;

@@ -3,7 +3,7 @@
 //! denials. IPv4-mapped (and IPv4-compatible) IPv6 addresses are canonicalised
 //! to IPv4 before every check, so one address cannot slip through in another form.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 /// An inclusive address range, `ip` or `ip-ip` (no CIDR, as coturn).
@@ -84,6 +84,8 @@ pub enum Denial {
     LinkLocalOrPrivateV6,
     /// a `--denied-peer-ip` range
     DeniedRange(IpRange),
+    /// one of the server's own listening, relay or external addresses
+    OwnAddress,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,6 +94,49 @@ pub struct PeerPolicy {
     pub no_multicast: bool,
     pub allowed: Vec<IpRange>,
     pub denied: Vec<IpRange>,
+    /// The server's own addresses, refused as peers unless an allowed range
+    /// names them (see [`OwnAddresses`]).
+    pub own: OwnAddresses,
+}
+
+/// The server's own transport addresses. A client must not use the relay to
+/// reach the server itself: not its listeners (a TURN session relayed into
+/// the server's own ports loops, and hides the real source from per-IP
+/// limits), and not other services on its listening, relay or external IPs
+/// (a database or admin port bound to an internal address). Ports of the
+/// relay range stay reachable: that is another allocation, and two clients
+/// of one server talking relay to relay is ordinary WebRTC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnAddresses {
+    /// Every listening transport address (wildcard ones expanded by the
+    /// daemon; an unspecified IP left here matches any own IP on that port).
+    pub listeners: Vec<SocketAddr>,
+    /// Listening, relay and external (public and private) IPs.
+    pub ips: Vec<IpAddr>,
+    /// `--min-port`..=`--max-port`.
+    pub relay_ports: (u16, u16),
+}
+
+impl OwnAddresses {
+    /// True when `peer` is one of the server's own addresses. With
+    /// `allow_loopback` the operator has opted in to peers on this host over
+    /// loopback, so only the listeners themselves stay refused there.
+    pub fn contains(&self, peer: SocketAddr, allow_loopback: bool) -> bool {
+        let ip = canonical(peer.ip());
+        let port = peer.port();
+        let own_ip = self.ips.iter().any(|&o| canonical(o) == ip);
+        let listener = self.listeners.iter().any(|l| {
+            l.port() == port && {
+                let lip = canonical(l.ip());
+                lip == ip || (lip.is_unspecified() && (own_ip || ip.is_loopback()))
+            }
+        });
+        if listener {
+            return true;
+        }
+        let in_relay_range = (self.relay_ports.0..=self.relay_ports.1).contains(&port);
+        own_ip && !in_relay_range && !(allow_loopback && ip.is_loopback())
+    }
 }
 
 impl PeerPolicy {
@@ -120,6 +165,26 @@ impl PeerPolicy {
             return Err(Denial::DeniedRange(*r));
         }
         Ok(())
+    }
+
+    /// [`Self::check`] for a transport address, adding the refusal of the
+    /// server's own addresses (which an allowed range overrides too).
+    pub fn check_addr(&self, peer: SocketAddr) -> Result<(), Denial> {
+        self.check(peer.ip())?;
+        if self.refuses_own(peer) {
+            return Err(Denial::OwnAddress);
+        }
+        Ok(())
+    }
+
+    /// True when `peer` is one of the server's own addresses and no allowed
+    /// range names it. Send indications carry their port in every packet, and
+    /// a permission covers a whole IP, so they are checked one by one.
+    #[inline]
+    pub fn refuses_own(&self, peer: SocketAddr) -> bool {
+        !(self.own.ips.is_empty() && self.own.listeners.is_empty())
+            && self.own.contains(peer, self.allow_loopback)
+            && !self.allowed.iter().any(|r| r.contains(peer.ip()))
     }
 }
 

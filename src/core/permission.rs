@@ -29,7 +29,7 @@ impl Server {
         // except the fixed ones, as in coturn.
         let dynamic = self.dynamic_peer_verdict(&a.realm, peer.ip());
         let static_allowed = self.cfg.peers.allowed.iter().any(|r| r.contains(peer.ip()));
-        let denial = match (self.cfg.peers.check(peer.ip()), dynamic) {
+        let denial = match (self.cfg.peers.check_addr(peer), dynamic) {
             (Err(d @ (Denial::Unspecified | Denial::LinkLocalOrPrivateV6)), _) => Some(format!("{d:?}")),
             (Err(_), Some(Ok(()))) => None,
             (Err(d), _) => Some(format!("{d:?}")),
@@ -49,13 +49,13 @@ impl Server {
 
     /// The allocation slot of this request's 5-tuple, checking the user; on
     /// failure the 437/441 answer is queued.
-    pub(crate) fn request_slot(&self, reply: Reply, username: &str, key: Option<&[u8]>, out: &mut Outputs) -> Option<usize> {
+    pub(crate) fn request_slot(&self, msg: &Message, reply: Reply, username: &str, key: Option<&[u8]>, out: &mut Outputs) -> Option<usize> {
         let Dest::Client { transport, local, to } = reply.dest else { return None };
         let Some(&slot) = self.by_client.get(&(transport, to, local)) else {
             self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, key, |_| {});
             return None;
         };
-        if !self.same_user(slot, username) {
+        if !self.same_user(slot, username) || !self.same_origin(slot, msg) {
             self.error(out, reply, ErrorCode::WRONG_CREDENTIALS, key, |_| {});
             return None;
         }
@@ -73,7 +73,7 @@ impl Server {
     pub(crate) fn create_permission(&mut self, now: Now, msg: &Message, reply: Reply, out: &mut Outputs) {
         let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
         let k = auth.key.as_ref().map(|k| &k[..]);
-        let Some(slot) = self.request_slot(reply, &auth.username, k, out) else { return };
+        let Some(slot) = self.request_slot(msg, reply, &auth.username, k, out) else { return };
         let mut peers = Vec::new();
         for p in msg.xor_addresses(AttrType::XOR_PEER_ADDRESS) {
             match p {
@@ -114,7 +114,7 @@ impl Server {
     pub(crate) fn channel_bind(&mut self, now: Now, msg: &Message, reply: Reply, out: &mut Outputs) {
         let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
         let k = auth.key.as_ref().map(|k| &k[..]);
-        let Some(slot) = self.request_slot(reply, &auth.username, k, out) else { return };
+        let Some(slot) = self.request_slot(msg, reply, &auth.username, k, out) else { return };
         // A TCP allocation has no datagrams to put in channels (RFC 6062).
         if self.allocs.get(slot).is_some_and(|a| a.tcp) {
             return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});

@@ -86,6 +86,19 @@ pub struct CoreConfig {
     pub dynamic: Option<Arc<super::dynamic::SharedSnapshot>>,
     /// Queue allocation life-cycle reports (`--redis-statsdb`).
     pub allocation_events: bool,
+    /// `--max-bps`: default bytes per second of a session, each direction
+    /// (0: unlimited; a realm's `max-bps` option overrides it).
+    pub max_bps: u64,
+    /// `--bps-capacity`: the server-wide budget sessions draw from.
+    pub bps_capacity: Arc<super::bandwidth::BpsCapacity>,
+    /// `--unauthorized-ratelimit`: the shared 401 limiter (UDP only).
+    pub unauth_limiter: Option<Arc<super::ratelimit::UnauthLimiter>>,
+    /// `--check-origin-consistency`: every request of a session carries the
+    /// ORIGIN its Allocate had (441 otherwise).
+    pub check_origin_consistency: bool,
+    /// `--server-relay`: no permission needed to relay from a peer (the
+    /// server talks to its own back ends; non-standard and dangerous).
+    pub server_relay: bool,
 }
 
 impl CoreConfig {
@@ -119,6 +132,11 @@ impl CoreConfig {
             userdb: false,
             dynamic: None,
             allocation_events: false,
+            max_bps: 0,
+            bps_capacity: Arc::new(super::bandwidth::BpsCapacity::default()),
+            unauth_limiter: None,
+            check_origin_consistency: false,
+            server_relay: false,
         }
     }
 }
@@ -150,6 +168,10 @@ pub struct ServerStats {
     pub allocations_deleted: u64,
     pub dropped_invalid: u64,
     pub unauthorized: u64,
+    /// 401s not sent because of `--unauthorized-ratelimit`.
+    pub unauthorized_dropped: u64,
+    /// Relayed datagrams dropped for going over a session's `max-bps`.
+    pub dropped_over_bps: u64,
 }
 
 pub struct Server {
@@ -384,6 +406,9 @@ impl Server {
             relays.release_relay(s.id);
         }
         self.cfg.quotas.release(&a.realm, &a.username);
+        if let Some(l) = &a.limit {
+            self.cfg.bps_capacity.release(l.bps());
+        }
         self.stats.allocations_deleted += 1;
         let sid = a.session_id;
         let (c, p) = (a.client_usage, a.peer_usage);
@@ -607,6 +632,16 @@ impl Server {
 
     /// 401 or 438 with REALM and a fresh NONCE.
     fn challenge(&mut self, now: Now, client: SocketAddr, code: ErrorCode, realm: &str, reply: Reply, out: &mut Outputs) {
+        if code == ErrorCode::UNAUTHORIZED {
+            if let (Some(limiter), Dest::Client { transport: super::output::Transport::Udp, .. }) =
+                (&self.cfg.unauth_limiter, reply.dest)
+            {
+                if limiter.check(client.ip(), now.unix) == super::ratelimit::Verdict::Drop {
+                    self.stats.unauthorized_dropped += 1;
+                    return;
+                }
+            }
+        }
         self.stats.unauthorized += 1;
         let nonce = self.cfg.nonce.issue(client, now.unix);
         self.error(out, reply, code, None, |b| {

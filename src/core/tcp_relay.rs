@@ -171,7 +171,7 @@ impl Server {
     pub(crate) fn connect(&mut self, now: Now, msg: &Message, reply: Reply, out: &mut Outputs) {
         let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
         let k = auth.key.as_ref().map(|k| &k[..]);
-        let Some(slot) = self.request_slot(reply, &auth.username, k, out) else { return };
+        let Some(slot) = self.request_slot(msg, reply, &auth.username, k, out) else { return };
         let Some(a) = self.allocs.get(slot) else { return };
         if !a.tcp {
             return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});

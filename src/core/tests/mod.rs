@@ -9,6 +9,7 @@ mod rfc5780;
 mod userdb;
 mod tcp_relay;
 mod events;
+mod security;
 mod util;
 
 use util::*;

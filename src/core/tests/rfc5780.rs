@@ -132,16 +132,25 @@ fn response_port_redirects_the_answer() {
 }
 
 #[test]
-fn padding_pads_to_the_mtu() {
+fn padding_pads_up_to_the_requests_own_size() {
     let mut h = Harness::new(rfc5780_config());
     h.local = addr(A);
     let c = addr("198.51.100.7:40000");
+    // A small PADDING gets an unpadded answer: no amplification.
     let (_, bytes) = one(h.from_client(c, &binding(|b| {
         b.add_raw(AttrType::PADDING, &[0; 8]);
     })));
     let m = Message::parse(&bytes).unwrap();
-    assert_eq!(m.get(AttrType::PADDING).unwrap().len(), 1500);
-    assert!(bytes.len() > 1500);
+    assert_eq!(code(&bytes), 0);
+    assert!(m.get(AttrType::PADDING).is_none());
+    // A request padded to the MTU gets a padded answer, no larger than it.
+    let req = binding(|b| {
+        b.add_raw(AttrType::PADDING, &[0; 1500]);
+    });
+    let (_, bytes) = one(h.from_client(c, &req));
+    let m = Message::parse(&bytes).unwrap();
+    assert_eq!(m.get(AttrType::PADDING).unwrap().len(), 1320);
+    assert!(bytes.len() > 1300 && bytes.len() <= req.len(), "{} vs {}", bytes.len(), req.len());
     // PADDING with RESPONSE-PORT: 400.
     let (_, bytes) = one(h.from_client(c, &binding(|b| {
         b.add_raw(AttrType::PADDING, &[0; 8]);

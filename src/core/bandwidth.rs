@@ -1,0 +1,244 @@
+//! Bandwidth limits: `--max-bps` per session, `--bps-capacity` for the whole
+//! server, and the client's BANDWIDTH attribute within them.
+//!
+//! As in coturn, a session's limit applies to each direction separately
+//! (client → peers and peers → client) and counts relayed payload bytes. A
+//! datagram over the limit is dropped, which is what a congested link would
+//! do to it: TURN carries datagrams, and the application's own congestion
+//! control (RTP, SCTP) sees the loss and slows down.
+//!
+//! The per-session buckets are plain fields of the allocation, touched only
+//! by the thread owning it. The server-wide budget is one atomic counter,
+//! touched when an allocation starts or ends, never per packet.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How long a burst the bucket absorbs, in milliseconds of the rate. Short
+/// enough that a flow measured over a few seconds stays within a few percent
+/// of the limit, long enough to pass a frame burst of a video key frame.
+const BURST_MS: u64 = 100;
+
+/// The smallest bucket: one full-size datagram must always fit, however low
+/// the rate, or a low limit would block every large packet forever.
+const MIN_BURST_BYTES: u64 = 1600;
+
+/// A token bucket counting bytes, refilled from the core's millisecond clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenBucket {
+    /// Bytes per second.
+    rate: u64,
+    /// Bucket size, bytes × 1000 (tokens are kept in milli-bytes so the
+    /// refill of one millisecond is exact: `rate` milli-bytes per ms).
+    cap: u64,
+    tokens: u64,
+    last_ms: u64,
+}
+
+impl TokenBucket {
+    /// A full bucket for `rate` bytes per second (`rate` > 0).
+    pub fn new(rate: u64, now_ms: u64) -> Self {
+        let burst = (rate.saturating_mul(BURST_MS) / 1000).max(MIN_BURST_BYTES);
+        let cap = burst.saturating_mul(1000);
+        TokenBucket { rate, cap, tokens: cap, last_ms: now_ms }
+    }
+
+    pub fn rate(&self) -> u64 {
+        self.rate
+    }
+
+    /// Take `len` bytes if the bucket holds them; false means drop.
+    pub fn take(&mut self, now_ms: u64, len: usize) -> bool {
+        if now_ms > self.last_ms {
+            let refill = (now_ms - self.last_ms).saturating_mul(self.rate);
+            self.tokens = self.tokens.saturating_add(refill).min(self.cap);
+            self.last_ms = now_ms;
+        }
+        let need = (len as u64).saturating_mul(1000);
+        if self.tokens >= need {
+            self.tokens -= need;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The two directions of one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimit {
+    /// Client → peers.
+    pub from_client: TokenBucket,
+    /// Peers → client.
+    pub to_client: TokenBucket,
+}
+
+impl SessionLimit {
+    pub fn new(bps: u64, now_ms: u64) -> Self {
+        SessionLimit { from_client: TokenBucket::new(bps, now_ms), to_client: TokenBucket::new(bps, now_ms) }
+    }
+
+    pub fn bps(&self) -> u64 {
+        self.from_client.rate()
+    }
+}
+
+/// `--bps-capacity`: the bytes per second all sessions together may be
+/// granted. Sessions take their share when they start and give it back when
+/// they end, as coturn does.
+#[derive(Debug, Default)]
+pub struct BpsCapacity {
+    /// 0: no server-wide limit.
+    capacity: u64,
+    granted: AtomicU64,
+}
+
+impl BpsCapacity {
+    pub fn new(capacity: u64) -> Self {
+        BpsCapacity { capacity, granted: AtomicU64::new(0) }
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Bytes per second currently granted to sessions.
+    pub fn granted(&self) -> u64 {
+        self.granted.load(Ordering::Relaxed)
+    }
+
+    /// Grant up to `bps` (> 0): all of it while the budget has room, what is
+    /// left when it has less, and `None` when nothing is left (486).
+    pub fn grant(&self, bps: u64) -> Option<u64> {
+        if self.capacity == 0 {
+            return Some(bps);
+        }
+        let mut cur = self.granted.load(Ordering::Relaxed);
+        loop {
+            let room = self.capacity.saturating_sub(cur);
+            if room == 0 {
+                return None;
+            }
+            let give = bps.min(room);
+            match self.granted.compare_exchange_weak(cur, cur + give, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some(give),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Give back what [`Self::grant`] gave.
+    pub fn release(&self, bps: u64) {
+        if self.capacity == 0 || bps == 0 {
+            return;
+        }
+        let mut cur = self.granted.load(Ordering::Relaxed);
+        loop {
+            let next = cur.saturating_sub(bps);
+            match self.granted.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+/// BANDWIDTH (0x0010, from the TURN drafts) carries a rate in units of 128
+/// bytes per second, about a kilobit; coturn reads and writes it so.
+pub fn bandwidth_attr_to_bps(value: u32) -> u64 {
+    u64::from(value) << 7
+}
+
+/// The BANDWIDTH value for a rate in bytes per second (rounded up so a
+/// granted rate is never reported lower than it is; saturating).
+pub fn bps_to_bandwidth_attr(bps: u64) -> u32 {
+    u32::try_from(bps.div_ceil(128)).unwrap_or(u32::MAX)
+}
+
+/// The rate a new session gets before the server-wide budget: the client's
+/// request held to the session limit, or the session limit when the client
+/// asks for nothing. 0: unlimited.
+pub fn session_rate(requested: Option<u64>, max_bps: u64) -> u64 {
+    match (requested, max_bps) {
+        (Some(r), 0) => r,
+        (Some(0) | None, m) => m,
+        (Some(r), m) => r.min(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_passes_the_rate_and_a_short_burst() {
+        let mut b = TokenBucket::new(100_000, 0);
+        // The burst: 100 ms worth.
+        let mut passed = 0;
+        while b.take(0, 1000) {
+            passed += 1000;
+        }
+        assert_eq!(passed, 10_000);
+        // Then one second of offered load at 4x the rate, in 1 ms steps.
+        let mut got = 0u64;
+        for ms in 1..=1000u64 {
+            for _ in 0..4 {
+                if b.take(ms, 100) {
+                    got += 100;
+                }
+            }
+        }
+        assert!((99_000..=100_000).contains(&got), "{got}");
+    }
+
+    #[test]
+    fn bucket_always_fits_one_large_datagram() {
+        let mut b = TokenBucket::new(10, 0);
+        assert!(b.take(0, 1500));
+        assert!(!b.take(0, 200));
+        // 150 s at 10 B/s refills it.
+        assert!(b.take(150_000, 1500));
+    }
+
+    #[test]
+    fn clock_going_backwards_refills_nothing() {
+        let mut b = TokenBucket::new(1000, 5000);
+        assert!(b.take(5000, 1600));
+        assert!(!b.take(4000, 1));
+        assert!(b.take(5001, 1));
+    }
+
+    #[test]
+    fn capacity_grants_whole_then_partial_then_none() {
+        let c = BpsCapacity::new(250);
+        assert_eq!(c.grant(100), Some(100));
+        assert_eq!(c.grant(100), Some(100));
+        assert_eq!(c.grant(100), Some(50));
+        assert_eq!(c.grant(100), None);
+        c.release(100);
+        assert_eq!(c.granted(), 150);
+        assert_eq!(c.grant(100), Some(100));
+        let unlimited = BpsCapacity::new(0);
+        assert_eq!(unlimited.grant(u64::MAX), Some(u64::MAX));
+        unlimited.release(5);
+        assert_eq!(unlimited.granted(), 0);
+    }
+
+    #[test]
+    fn session_rate_holds_requests_to_the_limit() {
+        assert_eq!(session_rate(None, 0), 0);
+        assert_eq!(session_rate(None, 5000), 5000);
+        assert_eq!(session_rate(Some(0), 5000), 5000);
+        assert_eq!(session_rate(Some(1000), 5000), 1000);
+        assert_eq!(session_rate(Some(9000), 5000), 5000);
+        assert_eq!(session_rate(Some(9000), 0), 9000);
+    }
+
+    #[test]
+    fn bandwidth_attribute_units() {
+        assert_eq!(bandwidth_attr_to_bps(1), 128);
+        assert_eq!(bps_to_bandwidth_attr(128), 1);
+        assert_eq!(bps_to_bandwidth_attr(129), 2);
+        assert_eq!(bps_to_bandwidth_attr(u64::MAX), u32::MAX);
+        assert_eq!(bandwidth_attr_to_bps(u32::MAX), u64::from(u32::MAX) << 7);
+    }
+}

@@ -64,6 +64,7 @@ fn config() -> &'static Config {
             "--user=bob:0x7d5d6c1ea4a4e0e8d4b0a5d7c24b2d1a",
             "--stateless-nonce-secret=fuzz-nonce-secret",
             "--allow-loopback-peers",
+            "--no-cli",
             "--denied-peer-ip=198.51.100.99",
             "--user-quota=3",
             "--total-quota=6",

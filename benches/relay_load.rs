@@ -56,7 +56,9 @@ Load:
   --user U --password P --realm R   credentials (default load / loadpass / load.test)
   --label NAME           label for the RESULT line (default: ours, coturn or external)
   --refresh SECS         Refresh + ChannelBind/CreatePermission period (default 120)
-  --soak                 long run: print a line every 10 s (sessions, sent, received, loss, RSS)
+  --soak                 long run: print a SOAK line every report interval (sessions, sent,
+                         received, loss over the interval, server RSS)
+  --report-every SECS    soak report interval (default 10)
   --quiet                only the RESULT line
 ";
 
@@ -87,6 +89,7 @@ struct Opts {
     realm: String,
     label: Option<String>,
     soak: bool,
+    report_every: f64,
     quiet: bool,
     refresh: f64,
 }
@@ -116,6 +119,7 @@ fn parse_opts() -> Result<Opts, String> {
         realm: "load.test".into(),
         label: None,
         soak: false,
+        report_every: 10.0,
         quiet: false,
         refresh: 120.0,
     };
@@ -165,6 +169,7 @@ fn parse_opts() -> Result<Opts, String> {
             "--realm" => o.realm = val("--realm")?,
             "--label" => o.label = Some(val("--label")?),
             "--soak" => o.soak = true,
+            "--report-every" => o.report_every = num("--report-every", val("--report-every")?)?,
             "--refresh" => o.refresh = num("--refresh", val("--refresh")?)?,
             "--quiet" => o.quiet = true,
             other => return Err(format!("unknown option '{other}' (try --help)")),
@@ -185,6 +190,7 @@ fn parse_opts() -> Result<Opts, String> {
         (o.window.is_none_or(|w| (1..=65_536).contains(&w)), "--window must be 1..=65536"),
         (o.refresh >= 1.0 && o.refresh <= 250.0, "--refresh must be 1..=250 (permissions last 300 s)"),
         (o.min_port <= o.max_port, "--min-port above --max-port"),
+        (o.report_every >= 0.5 && o.report_every <= 3600.0, "--report-every must be 0.5..=3600"),
         (o.server.is_none() || o.start_server.is_none(), "--server and --start-server exclude each other"),
     ];
     for (ok, msg) in checks {
@@ -1023,9 +1029,20 @@ fn run(o: Opts) -> Result<(), String> {
     let a = snap(&sh, pid);
     sh.measuring.store(true, Ordering::SeqCst);
     let window_end = a.t + Duration::from_secs_f64(o.duration);
-    let mut next_line = a.t + Duration::from_secs(10);
+    let report_every = Duration::from_secs_f64(o.report_every);
+    if o.soak {
+        let rss = pid.and_then(|p| proc_status_kb(p, "VmRSS:"));
+        println!(
+            "SOAK t=0s sessions={allocs_ok} sent={} received={} server_rss_kb={}",
+            a.sent,
+            a.recv,
+            rss.map_or("na".into(), |v| v.to_string())
+        );
+    }
+    let mut next_line = a.t + report_every;
     let mut prev = snap(&sh, pid);
-    while Instant::now() < window_end {
+    // A soak also reports at the window's end when an interval ends there.
+    while Instant::now() < window_end || (o.soak && next_line <= window_end) {
         let now = Instant::now();
         if o.soak && now >= next_line {
             let s = snap(&sh, pid);
@@ -1044,7 +1061,7 @@ fn run(o: Opts) -> Result<(), String> {
                 sh.refresh_errors.load(Ordering::Relaxed),
             );
             prev = s;
-            next_line += Duration::from_secs(10);
+            next_line += report_every;
         }
         let until = window_end.min(next_line);
         thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(200)));

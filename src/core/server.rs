@@ -393,6 +393,10 @@ impl Server {
             self.close_tcp_of(slot);
         }
         let a = self.allocs.remove(slot);
+        // Its timer entry stays in the heap until due (up to the lifetime):
+        // drop stale entries once they outnumber the live allocations.
+        let allocs = &self.allocs;
+        self.timers.compact(|d, s| allocs.get(s).is_some_and(|x| x.timer_at == d), allocs.len());
         self.event_deleted(&a);
         self.by_client.remove(&(a.transport, a.client, a.local));
         if !a.shared {

@@ -2,7 +2,11 @@
 //!
 //! Entries are never removed early; an allocation remembers the deadline it is
 //! armed for (`Allocation::timer_at`) and an entry that no longer matches is
-//! skipped when popped. That keeps re-arming O(log n) with no search.
+//! skipped when popped. That keeps re-arming O(log n) with no search; the
+//! owner calls [`Timers::compact`] when it drops entries (an allocation
+//! deleted long before its deadline), so stale entries cannot pile up until
+//! they come due (up to the allocation lifetime, i.e. without bound under
+//! allocate/delete churn).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -27,6 +31,20 @@ impl Timers {
         match self.heap.peek() {
             Some(Reverse((d, _))) if *d <= now_ms => self.heap.pop().map(|Reverse(e)| e),
             _ => None,
+        }
+    }
+
+    /// When more than half of the entries (and more than a few) are stale
+    /// by `live`, drops the stale ones. Amortised O(1) per armed entry: after
+    /// a compaction at least as many new entries must be armed as are live
+    /// before the next one.
+    pub fn compact(&mut self, live: impl Fn(u64, usize) -> bool, live_count: usize) {
+        if self.heap.len() <= 64 || self.heap.len() <= 2 * live_count {
+            return;
+        }
+        self.heap.retain(|Reverse((d, s))| live(*d, *s));
+        if self.heap.capacity() > 4 * self.heap.len().max(64) {
+            self.heap.shrink_to(2 * self.heap.len().max(64));
         }
     }
 
@@ -55,5 +73,20 @@ mod tests {
         assert_eq!(t.pop_due(250), Some((200, 3)));
         assert_eq!(t.pop_due(250), None);
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn compact_drops_stale_entries_once_they_dominate() {
+        let mut t = Timers::default();
+        for slot in 0..1000 {
+            t.arm(600_000 + slot as u64, slot);
+        }
+        // Few stale entries: nothing happens.
+        t.compact(|_, s| s >= 10, 990);
+        assert_eq!(t.len(), 1000);
+        // All but 10 stale (deleted long before their deadline): dropped.
+        t.compact(|_, s| s < 10, 10);
+        assert_eq!(t.len(), 10);
+        assert_eq!(t.pop_due(u64::MAX), Some((600_000, 0)));
     }
 }

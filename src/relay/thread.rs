@@ -48,6 +48,10 @@ const SLOT_SIZE: usize = 65_536;
 const FLUSH_AT: usize = 256;
 /// Interval of the `--udp-recvmmsg-log` / `--udp-sendmmsg-log` lines.
 const STATS_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// After an accept failure other than WouldBlock (EMFILE, ENFILE, ENOBUFS):
+/// how long before the listener is tried again. Epoll is edge-triggered, so
+/// the connections still queued would otherwise wait for the next new one.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// The process clock all threads share, so `Now::ms` agrees across threads.
 #[derive(Debug, Clone, Copy)]
@@ -286,6 +290,13 @@ pub struct RelayThread {
     tcp_actions: Vec<TcpAction>,
     /// `--redis-statsdb` reporting.
     stats_out: Option<stats::StatsReporter>,
+    /// Listener tokens (TCP listeners, TCP relay listeners) whose accept
+    /// failed; retried at `accept_retry_at` (see [`ACCEPT_RETRY`]).
+    accept_paused: Vec<Token>,
+    accept_retry_at: Option<Instant>,
+    /// An accept failure was logged and no accept has succeeded since: one
+    /// warning per episode, not one per failure.
+    accept_failing: bool,
 }
 
 impl RelayThread {
@@ -349,6 +360,9 @@ impl RelayThread {
             mailboxes: None,
             tcp_actions: Vec::new(),
             stats_out: setup.stats_sink.map(stats::StatsReporter::new),
+            accept_paused: Vec::new(),
+            accept_retry_at: None,
+            accept_failing: false,
         })
     }
 
@@ -370,7 +384,11 @@ impl RelayThread {
             } else {
                 let now = self.clock.now().ms;
                 let next = self.server.next_timeout().map(|d| d.saturating_sub(now)).unwrap_or(1000);
-                Duration::from_millis(next.min(1000))
+                let t = Duration::from_millis(next.min(1000));
+                match self.accept_retry_at {
+                    Some(at) => t.min(at.saturating_duration_since(Instant::now())),
+                    None => t,
+                }
             };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -390,6 +408,10 @@ impl RelayThread {
                 } else {
                     ready.push(e.token());
                 }
+            }
+            if self.accept_retry_at.is_some_and(|at| Instant::now() >= at) {
+                self.accept_retry_at = None;
+                ready.append(&mut self.accept_paused);
             }
             if ready.len() > 1 {
                 ready.sort_unstable();
@@ -539,6 +561,7 @@ impl RelayThread {
             match l.accept() {
                 Ok((mut stream, peer)) => {
                     let _ = stream.set_nodelay(true);
+                    self.accept_ok();
                     self.make_room_for_unallocated();
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
@@ -553,15 +576,36 @@ impl RelayThread {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (n, false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE/ENFILE and the like: stop for this round; the
-                    // listener stays readable and is retried on the next
-                    // event or sweep, without spinning.
-                    tracing::warn!("TCP accept on {local} failed: {e}");
+                    // EMFILE/ENFILE and the like: stop, retry after a pause.
+                    self.accept_failed(Token(TCP_LISTENER_BASE + i), "TCP", local, &e);
                     return (n, false);
                 }
             }
         }
         (DRAIN_BUDGET, true)
+    }
+
+    /// An accept on `token` failed with something other than WouldBlock
+    /// (typically EMFILE/ENFILE): the listener is retried after
+    /// [`ACCEPT_RETRY`] rather than at once (no busy loop) or never (the
+    /// queued connections would get no new edge). Logs once per episode.
+    fn accept_failed(&mut self, token: Token, what: &str, local: SocketAddr, e: &io::Error) {
+        if !self.accept_failing {
+            self.accept_failing = true;
+            tracing::warn!("{what} accept on {local} failed: {e}; retrying every {} ms until it works", ACCEPT_RETRY.as_millis());
+        }
+        if !self.accept_paused.contains(&token) {
+            self.accept_paused.push(token);
+        }
+        self.accept_retry_at.get_or_insert_with(|| Instant::now() + ACCEPT_RETRY);
+    }
+
+    /// An accept succeeded: ends an accept-failure episode.
+    fn accept_ok(&mut self) {
+        if self.accept_failing {
+            self.accept_failing = false;
+            tracing::info!("relay thread {}: accepting connections again", self.index);
+        }
     }
 
     /// Close the oldest connection that never allocated when at the cap.

@@ -16,7 +16,7 @@ use mio::{Interest, Token, Waker};
 
 use super::{RelayThread, CONN_BASE};
 use crate::core::{Now, RelayId, TcpAction};
-use crate::relay::provider::TCP_RELAY_ID_FLAG;
+use crate::relay::provider::{TCP_RELAY_ID_FLAG, TCP_RELAY_TOKEN_BASE};
 use crate::relay::sockets;
 use crate::relay::tcp::{Conn, Pipe, ReadOutcome};
 
@@ -213,6 +213,7 @@ impl RelayThread {
             match t.listener.accept() {
                 Ok((mut stream, from)) => {
                     let _ = stream.set_nodelay(true);
+                    self.accept_ok();
                     let Some(conn) = self.server.tcp_peer_incoming(now, relay, from, &mut self.out) else {
                         tracing::info!("TCP relay {local}: connection from {from} refused (no permission)");
                         continue;
@@ -229,7 +230,8 @@ impl RelayThread {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (n, false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    tracing::warn!("TCP relay accept on {local} failed: {e}");
+                    // EMFILE/ENFILE: retried after a pause, like the listeners.
+                    self.accept_failed(Token(TCP_RELAY_TOKEN_BASE + key), "TCP relay", local, &e);
                     return (n, false);
                 }
             }

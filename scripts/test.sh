@@ -108,3 +108,37 @@ cargo build --release --benches
 export TURNSERVER_BIN="${TURNSERVER_BIN:-$ROOT/target/release/turnserver}"
 log "integration tests use TURNSERVER_BIN=$TURNSERVER_BIN"
 cargo test --release "$@"
+
+# ---------------------------------------------------------------- fuzzing
+# A short libFuzzer run per target over a copy of the committed corpus (new
+# inputs land in the copy, never in the repo). A crash, timeout or OOM fails
+# the script; the reproducer is left in fuzz/artifacts/<target>/ (ignored by
+# git). FUZZ_SECONDS=0 skips it. cargo-fuzz needs nightly-only rustc flags;
+# RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them.
+CARGO_FUZZ_VERSION=0.13.2
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+if [ "$FUZZ_SECONDS" != 0 ]; then
+    if ! command -v cargo-fuzz >/dev/null 2>&1 && [ "${SKIP_INSTALL:-0}" != 1 ]; then
+        log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+        cargo install -q --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+    fi
+    if command -v cargo-fuzz >/dev/null 2>&1; then
+        fuzz_tmp=$(mktemp -d)
+        trap 'rm -rf "$fuzz_tmp"' EXIT
+        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O)
+        for t in stun_decode config_parse core_datagrams; do
+            mkdir -p "$fuzz_tmp/$t"
+            cp fuzz/corpus/"$t"/* "$fuzz_tmp/$t/"
+            log "fuzzing $t for ${FUZZ_SECONDS}s"
+            (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$t" "$fuzz_tmp/$t" -- \
+                -max_total_time="$FUZZ_SECONDS" -timeout=10 -print_final_stats=1 2>"$fuzz_tmp/$t.log") || {
+                tail -n 60 "$fuzz_tmp/$t.log" >&2
+                log "fuzz target $t failed; reproducer in fuzz/artifacts/$t/"
+                exit 1
+            }
+            grep -E '^(Done|stat::number_of_executed_units)' "$fuzz_tmp/$t.log" | sed "s/^/test.sh: $t: /" >&2 || true
+        done
+    else
+        log "cargo-fuzz not installed: fuzzing skipped"
+    fi
+fi

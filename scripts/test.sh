@@ -105,6 +105,11 @@ cargo build --release --bins
 # Benchmarks are not run here (they measure, they don't check), but they must
 # keep compiling.
 cargo build --release --benches
+# The soak test runs the relay_load driver; name its executable so the test
+# does not have to run cargo from inside cargo.
+RELAY_LOAD_BIN=$(cargo build --release --benches --message-format=json 2>/dev/null \
+    | grep '"name":"relay_load"' | grep -o '"executable":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
+export RELAY_LOAD_BIN
 export TURNSERVER_BIN="${TURNSERVER_BIN:-$ROOT/target/release/turnserver}"
 log "integration tests use TURNSERVER_BIN=$TURNSERVER_BIN"
 cargo test --release "$@"

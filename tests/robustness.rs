@@ -658,9 +658,31 @@ fn descriptor_exhaustion_no_busy_loop_and_recovery() {
 
 // ------------------------------------------------------------------ soak
 
-/// The `relay_load` bench executable, built (or found up to date) by cargo;
-/// cargo's JSON messages name the executable, so this works on a clean clone.
+/// The `relay_load` bench executable: `RELAY_LOAD_BIN` (scripts/test.sh
+/// sets it from cargo's build messages), else the newest one in
+/// target/release/deps, else built by cargo here. A nested `cargo build`
+/// from inside `cargo test` can see a different environment and rebuild the
+/// whole crate, so it is the last resort.
 fn relay_load_exe() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("RELAY_LOAD_BIN").map(std::path::PathBuf::from) {
+        if p.is_file() {
+            return p;
+        }
+    }
+    let deps = common::repo_root().join("target/release/deps");
+    let newest = std::fs::read_dir(&deps).ok().and_then(|d| {
+        d.filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.starts_with("relay_load-") && !name.contains('.')
+            })
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .max()
+            .map(|(_, p)| p)
+    });
+    if let Some(p) = newest {
+        return p;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| option_env!("CARGO").unwrap_or("cargo").to_string());
     let out = common::run_cmd_env(
         std::path::Path::new(&cargo),

@@ -129,22 +129,27 @@ impl Allocation {
     /// `max-bps`, drop the datagram.
     #[inline]
     pub fn within_limit_from_client(&mut self, now_ms: u64, len: usize) -> bool {
-        let Some(l) = &mut self.limit else { return true };
-        if l.from_client.take(now_ms, len) {
-            return true;
-        }
-        self.dropped_over_limit.0 += 1;
-        false
+        self.within_limit(now_ms, len, false)
     }
 
     /// As [`Self::within_limit_from_client`], for peers → client.
     #[inline]
     pub fn within_limit_to_client(&mut self, now_ms: u64, len: usize) -> bool {
+        self.within_limit(now_ms, len, true)
+    }
+
+    #[inline]
+    fn within_limit(&mut self, now_ms: u64, len: usize, to_client: bool) -> bool {
         let Some(l) = &mut self.limit else { return true };
-        if l.to_client.take(now_ms, len) {
+        let (bucket, dropped) = if to_client {
+            (&mut l.to_client, &mut self.dropped_over_limit.1)
+        } else {
+            (&mut l.from_client, &mut self.dropped_over_limit.0)
+        };
+        if bucket.take(now_ms, len) {
             return true;
         }
-        self.dropped_over_limit.1 += 1;
+        *dropped += 1;
         false
     }
 

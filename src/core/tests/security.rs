@@ -168,19 +168,23 @@ fn bps_capacity_grants_until_spent_then_486_and_refills() {
     assert_eq!(cap.granted(), 0);
 }
 
+/// Send `n` Allocates from `c`; how many got any answer.
+fn answered_allocates(h: &mut Harness, c: &mut TestClient, n: usize) -> usize {
+    (0..n)
+        .filter(|_| {
+            let m = c.allocate_msg(|_| {});
+            !h.from_client(c.addr, &m).is_empty()
+        })
+        .count()
+}
+
 #[test]
 fn unauthorized_ratelimit_caps_401s_per_source_ip_over_udp() {
     let mut cfg = long_term_config();
     cfg.unauth_limiter = Some(Arc::new(UnauthLimiter::new(3)));
     let mut h = Harness::new(cfg);
     let mut c = TestClient::new("198.51.100.7:40000");
-    let answered = (0..10)
-        .filter(|_| {
-            let m = c.allocate_msg(|_| {});
-            !h.from_client(c.addr, &m).is_empty()
-        })
-        .count();
-    assert_eq!(answered, 3);
+    assert_eq!(answered_allocates(&mut h, &mut c, 10), 3);
     assert_eq!(h.server.stats.unauthorized_dropped, 7);
     // Another port of the same IP shares the count; another IP has its own.
     let mut same_ip = TestClient::new("198.51.100.7:40001");
@@ -194,11 +198,7 @@ fn unauthorized_ratelimit_caps_401s_per_source_ip_over_udp() {
     let m = guesser.allocate_msg(|_| {});
     h.request(&mut guesser, m);
     guesser.pass = "guess".into();
-    let tries = (0..5).filter(|_| {
-        let m = guesser.allocate_msg(|_| {});
-        !h.from_client(guesser.addr, &m).is_empty()
-    });
-    assert_eq!(tries.count(), 2);
+    assert_eq!(answered_allocates(&mut h, &mut guesser, 5), 2);
     // The next second the source is answered again, and a right password
     // was never limited (only 401s count).
     h.now = h.now.plus_secs(1);
@@ -209,13 +209,7 @@ fn unauthorized_ratelimit_caps_401s_per_source_ip_over_udp() {
     // Streams are not limited (their source cannot be spoofed).
     h.transport = Transport::Tcp;
     let mut t = TestClient::new("198.51.100.7:40002");
-    let answered = (0..10)
-        .filter(|_| {
-            let m = t.allocate_msg(|_| {});
-            !h.from_client(t.addr, &m).is_empty()
-        })
-        .count();
-    assert_eq!(answered, 10);
+    assert_eq!(answered_allocates(&mut h, &mut t, 10), 10);
 }
 
 #[test]

@@ -245,7 +245,9 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: b
         udp_listeners,
         tcp_listeners,
         proxy_listeners,
-        conn_timeout_secs: cfg.max_allocate_timeout,
+        // coturn: a session without an allocation lives max-allocate-timeout,
+        // but only 3 s on a STUN-only server (nothing to allocate there).
+        conn_timeout_secs: if cfg.stun_only { 3 } else { cfg.max_allocate_timeout },
         relay_ips,
         external: cfg.external_ips.clone(),
         min_port: cfg.min_port,

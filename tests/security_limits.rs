@@ -251,3 +251,26 @@ fn check_origin_consistency_and_server_relay() {
     assert_eq!(m.method(), Method::DATA);
     assert_eq!(m.get(AttrType::DATA).unwrap(), b"from a back end");
 }
+
+/// `--stun-only`: a TCP connection that cannot allocate anything is closed
+/// after coturn's 3 s, not `--max-allocate-timeout`'s 60.
+#[test]
+fn stun_only_closes_idle_tcp_connections_after_three_seconds() {
+    use std::io::{Read, Write};
+    let s = lt_server(&["--stun-only"]);
+    let mut t = std::net::TcpStream::connect(s.addr()).unwrap();
+    let m = build_request(Method::BINDING, new_tid(), None, |_| {});
+    t.write_all(&m).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = t.read(&mut buf).unwrap();
+    assert_eq!(code(&buf[..n]), 0, "Binding answered over TCP");
+    let closed = loop {
+        match t.read(&mut buf) {
+            Ok(0) | Err(_) => break start.elapsed(),
+            Ok(_) => {}
+        }
+    };
+    assert!(closed >= Duration::from_millis(2500) && closed <= Duration::from_millis(5500), "closed after {closed:?}");
+}

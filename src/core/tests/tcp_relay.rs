@@ -12,7 +12,14 @@ use crate::stun::{AttrType, Class, Message, MessageBuilder, Method};
 const PEER: &str = "203.0.113.5:7000";
 
 fn tcp_harness() -> Harness {
-    let mut h = Harness::new(long_term_config());
+    let mut cfg = long_term_config();
+    // The harness's listener is the server's own address.
+    cfg.peers.own = crate::core::peer_policy::OwnAddresses {
+        listeners: vec![addr("192.0.2.1:3478")],
+        ips: vec![addr("192.0.2.1:0").ip()],
+        relay_ports: (49152, 65535),
+    };
+    let mut h = Harness::new(cfg);
     h.transport = Transport::Tcp;
     h
 }
@@ -258,6 +265,10 @@ fn connect_errors() {
     assert_eq!(code_of(&h.request(&mut c, m)), 400);
     // A denied peer (the unspecified address is always denied): 403.
     let m = peer_request(&mut c, Method::CONNECT, "0.0.0.0:80");
+    assert_eq!(code_of(&h.request(&mut c, m)), 403);
+    // The server's own address (here its listener): 403.
+    let local = h.local.to_string();
+    let m = peer_request(&mut c, Method::CONNECT, &local);
     assert_eq!(code_of(&h.request(&mut c, m)), 403);
     // Another family than the relay's: 443.
     let m = peer_request(&mut c, Method::CONNECT, "[2001:db8::5]:80");

@@ -209,11 +209,6 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: b
     // answers have a socket to leave from and OTHER-ADDRESS is reachable.
     // An extra address that is already a listener (say the alternate port
     // equals the TLS port) is not bound twice.
-    let push_new = |list: &mut Vec<SocketAddr>, a: SocketAddr| {
-        if !list.contains(&a) {
-            list.push(a);
-        }
-    };
     let extra: Vec<SocketAddr> = if rfc5780 { listen_ips.iter().map(|&ip| SocketAddr::new(ip, alt)).collect() } else { Vec::new() };
     for &a in extra.iter().chain(&cfg.aux_servers) {
         if !cfg.no_udp {
@@ -267,11 +262,6 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: b
 /// listener, wildcard ones expanded to the host's addresses and loopback, and
 /// every listening, relay and external IP.
 pub fn own_addresses(plan: &RelayPlan, locals: &[IpAddr]) -> OwnAddresses {
-    fn push_new<T: PartialEq>(list: &mut Vec<T>, v: T) {
-        if !list.contains(&v) {
-            list.push(v);
-        }
-    }
     let loopback = [IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)];
     let mut own = OwnAddresses { relay_ports: (plan.min_port, plan.max_port), ..Default::default() };
     let all = plan.udp_listeners.iter().chain(&plan.tcp_listeners).chain(&plan.tls_listeners).chain(&plan.proxy_listeners);
@@ -303,6 +293,13 @@ pub fn own_addresses(plan: &RelayPlan, locals: &[IpAddr]) -> OwnAddresses {
         }
     }
     own
+}
+
+/// Append `v` unless `list` already holds it (address lists stay short).
+fn push_new<T: PartialEq>(list: &mut Vec<T>, v: T) {
+    if !list.contains(&v) {
+        list.push(v);
+    }
 }
 
 fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {

@@ -22,6 +22,11 @@ const BURST_MS: u64 = 100;
 /// the rate, or a low limit would block every large packet forever.
 const MIN_BURST_BYTES: u64 = 1600;
 
+/// The bytes a full bucket holds at `rate` bytes per second.
+fn burst_bytes(rate: u64) -> u64 {
+    (rate.saturating_mul(BURST_MS) / 1000).max(MIN_BURST_BYTES)
+}
+
 /// A token bucket counting bytes, refilled from the core's millisecond clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenBucket {
@@ -37,8 +42,7 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket for `rate` bytes per second (`rate` > 0).
     pub fn new(rate: u64, now_ms: u64) -> Self {
-        let burst = (rate.saturating_mul(BURST_MS) / 1000).max(MIN_BURST_BYTES);
-        let cap = burst.saturating_mul(1000);
+        let cap = burst_bytes(rate).saturating_mul(1000);
         TokenBucket { rate, cap, tokens: cap, last_ms: now_ms }
     }
 
@@ -79,8 +83,7 @@ pub struct StreamBudget {
 impl StreamBudget {
     /// A full budget for `rate` bytes per second (`rate` > 0).
     pub fn new(rate: u64, now_ms: u64) -> Self {
-        let burst = (rate.saturating_mul(BURST_MS) / 1000).max(MIN_BURST_BYTES);
-        let cap = i64::try_from(burst.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let cap = i64::try_from(burst_bytes(rate).saturating_mul(1000)).unwrap_or(i64::MAX);
         StreamBudget { rate, tokens: cap, cap, last_ms: now_ms }
     }
 

@@ -55,11 +55,9 @@ impl Server {
                 return bad(self, out);
             }
         }
-        let padding = msg.get(AttrType::PADDING).is_some();
-        let pad_len = match msg.get(AttrType::PADDING) {
-            Some(p) => (p.len().min(PADDING_LEN) + 20).saturating_sub(PADDED_ANSWER_OVERHEAD) & !3,
-            None => 0,
-        };
+        let padding_attr = msg.get(AttrType::PADDING);
+        let padding = padding_attr.is_some();
+        let pad_len = padding_attr.map_or(0, |p| (p.len().min(PADDING_LEN) + 20).saturating_sub(PADDED_ANSWER_OVERHEAD) & !3);
         let response_port = match msg.get(AttrType::RESPONSE_PORT) {
             None => None,
             Some(v) => match v {

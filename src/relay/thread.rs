@@ -290,15 +290,13 @@ pub struct RelayThread {
     tcp_actions: Vec<TcpAction>,
     /// `--redis-statsdb` reporting.
     stats_out: Option<stats::StatsReporter>,
-    /// Listener tokens (TCP listeners, TCP relay listeners) whose accept
-    /// failed; retried at `accept_retry_at` (see [`ACCEPT_RETRY`]).
-    accept_paused: Vec<Token>,
-    accept_retry_at: Option<Instant>,
+    /// Tokens to handle again at a set time (process-clock ms): listeners
+    /// whose accept failed (see [`ACCEPT_RETRY`]) and TCP relay pipes over
+    /// their `max-bps`.
+    wake_at: Vec<(u64, Token)>,
     /// An accept failure was logged and no accept has succeeded since: one
     /// warning per episode, not one per failure.
     accept_failing: bool,
-    /// TCP relay pipes over their `max-bps`: (when to read again, token).
-    throttled: Vec<(u64, Token)>,
 }
 
 impl RelayThread {
@@ -362,10 +360,8 @@ impl RelayThread {
             mailboxes: None,
             tcp_actions: Vec::new(),
             stats_out: setup.stats_sink.map(stats::StatsReporter::new),
-            accept_paused: Vec::new(),
-            accept_retry_at: None,
+            wake_at: Vec::new(),
             accept_failing: false,
-            throttled: Vec::new(),
         })
     }
 
@@ -387,12 +383,8 @@ impl RelayThread {
             } else {
                 let now = self.clock.now().ms;
                 let next = self.server.next_timeout().map(|d| d.saturating_sub(now)).unwrap_or(1000);
-                let next = self.throttled.iter().map(|&(at, _)| at.saturating_sub(now)).fold(next, u64::min);
-                let t = Duration::from_millis(next.min(1000));
-                match self.accept_retry_at {
-                    Some(at) => t.min(at.saturating_duration_since(Instant::now())),
-                    None => t,
-                }
+                let next = self.wake_at.iter().map(|&(at, _)| at.saturating_sub(now)).fold(next, u64::min);
+                Duration::from_millis(next.min(1000))
             };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -413,9 +405,9 @@ impl RelayThread {
                     ready.push(e.token());
                 }
             }
-            if !self.throttled.is_empty() {
+            if !self.wake_at.is_empty() {
                 let now_ms = self.clock.now().ms;
-                self.throttled.retain(|&(at, token)| {
+                self.wake_at.retain(|&(at, token)| {
                     if at <= now_ms {
                         ready.push(token);
                         false
@@ -423,10 +415,6 @@ impl RelayThread {
                         true
                     }
                 });
-            }
-            if self.accept_retry_at.is_some_and(|at| Instant::now() >= at) {
-                self.accept_retry_at = None;
-                ready.append(&mut self.accept_paused);
             }
             if ready.len() > 1 {
                 ready.sort_unstable();
@@ -609,10 +597,16 @@ impl RelayThread {
             self.accept_failing = true;
             tracing::warn!("{what} accept on {local} failed: {e}; retrying every {} ms until it works", ACCEPT_RETRY.as_millis());
         }
-        if !self.accept_paused.contains(&token) {
-            self.accept_paused.push(token);
+        let at = self.clock.now().ms + ACCEPT_RETRY.as_millis() as u64;
+        self.wake_later(token, at);
+    }
+
+    /// Handle `token` again at `at_ms` (once: a token already waiting keeps
+    /// its time).
+    pub(super) fn wake_later(&mut self, token: Token, at_ms: u64) {
+        if !self.wake_at.iter().any(|&(_, t)| t == token) {
+            self.wake_at.push((at_ms, token));
         }
-        self.accept_retry_at.get_or_insert_with(|| Instant::now() + ACCEPT_RETRY);
     }
 
     /// An accept succeeded: ends an accept-failure episode.

@@ -262,14 +262,6 @@ impl RelayThread {
 
     /// A piped connection is ready: finish a connect, write, pull from the
     /// partner, read and push to the partner.
-    /// Read pipe `key` again at `at_ms` (it is over its `max-bps`).
-    fn throttle(&mut self, key: usize, at_ms: u64) {
-        let token = Token(CONN_BASE + key);
-        if !self.throttled.iter().any(|&(_, t)| t == token) {
-            self.throttled.push((at_ms, token));
-        }
-    }
-
     pub(super) fn pipe_ready(&mut self, now: Now, key: usize) -> (usize, bool) {
         let Some(c) = self.conns.get_mut(key) else { return (0, false) };
         let Some(pipe) = c.pipe else { return (0, false) };
@@ -319,7 +311,7 @@ impl RelayThread {
             if let Some(b) = p.budget.as_mut() {
                 let wait = b.wait_ms(now.ms);
                 if wait > 0 {
-                    self.throttle(key, now.ms + wait);
+                    self.wake_later(Token(CONN_BASE + key), now.ms + wait);
                     return (0, false);
                 }
             }

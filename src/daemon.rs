@@ -19,6 +19,8 @@ use crate::relay::{self, sockets, RelayPlan};
 use crate::tls::{ReloadableTls, TlsOptions};
 use crate::userdb::service::{self, DbService, ServiceOptions};
 use crate::userdb::{secret_key, DbSpec};
+use crate::mgmt::runtime::{DaemonRequest, Runtime};
+use crate::mgmt::systemd::Notifier;
 use crate::{process, VERSION};
 
 /// Exit code for fatal start-up errors (coturn exits with 1 or -1 for these).
@@ -39,8 +41,18 @@ pub fn run(args: &[String]) -> i32 {
     };
     // The log is opened before daemonising so relative paths resolve against
     // the directory the operator started us in.
-    let log = match logging::init(&LogOptions::from_config(&cfg)) {
-        Ok(h) => h,
+    let facility = match cfg.syslog_facility.as_deref() {
+        None => libc::LOG_USER,
+        Some(name) => match logging::syslog::facility_from_name(name) {
+            Some(f) => f,
+            None => {
+                eprintln!("Wrong syslog facility: {name}");
+                return config::ConfigError::EXIT_CODE;
+            }
+        },
+    };
+    let log = match logging::init_with_syslog_facility(&LogOptions::from_config(&cfg), facility) {
+        Ok(h) => Arc::new(h),
         Err(e) => {
             eprintln!("Cannot open log: {e:#}");
             return EXIT_FATAL;
@@ -52,7 +64,7 @@ pub fn run(args: &[String]) -> i32 {
             return EXIT_FATAL;
         }
     }
-    match serve(&cfg, &log) {
+    match serve(args, &cfg, &log) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -302,7 +314,7 @@ fn push_new<T: PartialEq>(list: &mut Vec<T>, v: T) {
     }
 }
 
-fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
+fn serve(argv: &[String], cfg: &Config, log: &Arc<logging::LogHandle>) -> anyhow::Result<()> {
     tracing::info!("System cpu num is {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     tracing::info!("turnserver-rs {VERSION}: RFC 3489/5389/5766/5780/6062/6156 STUN/TURN Server");
     if let Some(f) = &cfg.config_file {
@@ -315,6 +327,7 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
         tracing::warn!("option {opt} is not supported yet and is ignored");
     }
     let mut core = core_config(cfg)?;
+    core.traffic_by_user = cfg.prometheus_username_labels;
     match &core.credentials.mode {
         AuthMode::NoAuth => tracing::info!("Authentication: none (anonymous TURN)"),
         AuthMode::LongTerm { users } => tracing::info!("Authentication: long-term credentials, {} static user(s)", users.len()),
@@ -352,7 +365,8 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
     // can rely on the pid file.
     let pidfile = process::write_pidfile(cfg.pidfile.as_deref());
     let db_queue = db.as_ref().map(|d| d.queue());
-    let running = match relay::start_with_db(&plan, Arc::new(core), tls.clone(), dtls, db_queue).context("Cannot start relay threads") {
+    let core = Arc::new(core);
+    let running = match relay::start_with_db(&plan, Arc::clone(&core), tls.clone(), dtls, db_queue).context("Cannot start relay threads") {
         Ok(r) => r,
         Err(e) => {
             if let Some(p) = &pidfile {
@@ -362,9 +376,45 @@ fn serve(cfg: &Config, log: &logging::LogHandle) -> anyhow::Result<()> {
         }
     };
     tracing::info!("Total relay threads: {}", plan.threads);
+    let (requests, requested) = std::sync::mpsc::channel();
+    let runtime = Arc::new(Runtime::new(
+        argv.to_vec(),
+        cfg.clone(),
+        core,
+        running.management(),
+        Arc::clone(log),
+        tls.clone(),
+        requests.clone(),
+    ));
+    let started = start_management(cfg, &runtime).and_then(|()| {
+        // Sockets are bound and certificates read: the rest runs unprivileged.
+        if cfg.proc_user.is_some() || cfg.proc_group.is_some() {
+            process::drop_privileges(cfg.proc_user.as_deref(), cfg.proc_group.as_deref())?;
+            tracing::info!(
+                "Running as user {} group {}",
+                cfg.proc_user.as_deref().unwrap_or("(unchanged)"),
+                cfg.proc_group.as_deref().unwrap_or("(unchanged)")
+            );
+        }
+        Ok(())
+    });
+    if let Err(e) = started {
+        running.stop();
+        if let Some(p) = &pidfile {
+            process::remove_pidfile(p);
+        }
+        return Err(e);
+    }
     // coturn's load-test scripts wait for this line.
     tracing::info!("Total auth threads: 0");
-    wait_for_stop(log, cfg, tls.as_deref());
+    let notifier = Notifier::from_env();
+    if let Some(n) = &notifier {
+        n.ready(&format!("serving, {} relay threads", plan.threads));
+    }
+    main_loop(&runtime, cfg, requests, requested, notifier.as_ref());
+    if let Some(n) = &notifier {
+        n.stopping();
+    }
     tracing::info!("Terminating: stopping relay threads");
     running.stop();
     if let Some(d) = db {
@@ -524,46 +574,117 @@ fn dtls_setup(cfg: &Config) -> anyhow::Result<Option<crate::dtls::DtlsServer>> {
     Ok(Some(server))
 }
 
-/// Re-read the certificate and key: new TLS connections use them, existing
-/// ones keep theirs. A failed reload keeps the old certificate.
-fn reload_tls(cfg: &Config, tls: Option<&ReloadableTls>) {
-    let Some(tls) = tls else { return };
-    match tls.reload(&tls_options(cfg)) {
-        Ok(warnings) => {
-            for w in warnings {
-                tracing::warn!("{w}");
-            }
-            tracing::info!("TLS certificate reloaded");
-        }
-        Err(e) => tracing::error!("TLS certificate reload failed, keeping the old one: {e}"),
-    }
+/// The telnet CLI, the Prometheus exporter and the web admin, each when
+/// configured; their listeners are bound before privileges are dropped.
+fn start_management(cfg: &Config, runtime: &Arc<Runtime>) -> anyhow::Result<()> {
+    crate::mgmt::cli::start(cfg, runtime)?;
+    crate::mgmt::prometheus::start(cfg, runtime)?;
+    crate::mgmt::webadmin::start(cfg, runtime)?;
+    Ok(())
 }
 
-/// Block until SIGTERM or SIGINT; SIGHUP reopens the log and, with SIGUSR2,
-/// reloads the TLS certificate meanwhile.
-fn wait_for_stop(log: &logging::LogHandle, cfg: &Config, tls: Option<&ReloadableTls>) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
-    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR2]) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot install signal handlers: {e}");
+/// How often the main loop wakes without a signal: drain checks and the
+/// systemd status line.
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Run until asked to stop: signals (SIGTERM/SIGINT stop, SIGHUP reopens the
+/// log and reloads the configuration and certificate, SIGUSR2 reloads the
+/// certificate, SIGUSR1 drains), requests from the management surfaces, the
+/// drain condition, and systemd's watchdog.
+fn main_loop(
+    runtime: &Arc<Runtime>,
+    cfg: &Config,
+    requests: std::sync::mpsc::Sender<DaemonRequest>,
+    requested: std::sync::mpsc::Receiver<DaemonRequest>,
+    notifier: Option<&Notifier>,
+) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+    let (sig_tx, sig_rx) = std::sync::mpsc::channel();
+    match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2]) {
+        Ok(mut signals) => {
+            let wake = requests.clone();
+            let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
+                for sig in signals.forever() {
+                    if sig_tx.send(sig).is_err() {
+                        break;
+                    }
+                    // Wake the main loop, which waits on the request channel.
+                    let _ = wake.send(DaemonRequest::Signal);
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start the signal thread: {e}");
+            }
+        }
+        Err(e) => tracing::error!("cannot install signal handlers: {e}"),
+    }
+    drop(requests);
+    let watchdog = crate::mgmt::systemd::watchdog_interval();
+    let mut next_watchdog = std::time::Instant::now();
+    let tick = watchdog.map_or(TICK, |w| w.min(TICK));
+    let mut draining = false;
+    loop {
+        let req = requested.recv_timeout(tick);
+        let mut stop = false;
+        while let Ok(sig) = sig_rx.try_recv() {
+            match sig {
+                SIGHUP => {
+                    tracing::info!("SIGHUP: reopening the log file, reloading the configuration and the TLS certificate");
+                    if let Some(n) = notifier {
+                        n.reloading();
+                    }
+                    runtime.reopen_log();
+                    if let Err(e) = runtime.reload() {
+                        tracing::error!("reload failed, keeping the running configuration: {e}");
+                        runtime.reload_tls();
+                    }
+                    if let Some(n) = notifier {
+                        n.ready("serving");
+                    }
+                }
+                SIGUSR2 => {
+                    tracing::info!("SIGUSR2: reloading the TLS certificate");
+                    runtime.reload_tls();
+                }
+                SIGUSR1 => runtime.drain(),
+                _ => {
+                    tracing::info!("Terminating on signal {sig}");
+                    stop = true;
+                }
+            }
+        }
+        match req {
+            Ok(DaemonRequest::Stop) => stop = true,
+            Ok(DaemonRequest::Drain) if !draining => {
+                draining = true;
+                tracing::info!(
+                    "Drain mode: no new allocations; exiting when {} or fewer remain",
+                    cfg.drain_min_allocations
+                );
+                if let Some(n) = notifier {
+                    n.status("draining");
+                }
+            }
+            Ok(_) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            // Every sender gone: nothing can ask us anything any more.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {}
+        }
+        if stop {
             return;
         }
-    };
-    for sig in signals.forever() {
-        match sig {
-            SIGHUP => {
-                tracing::info!("SIGHUP: reopening the log file and reloading the TLS certificate");
-                log.reopen();
-                reload_tls(cfg, tls);
-            }
-            SIGUSR2 => {
-                tracing::info!("SIGUSR2: reloading the TLS certificate");
-                reload_tls(cfg, tls);
-            }
-            _ => {
-                tracing::info!("Terminating on signal {sig}");
+        if draining {
+            let left = runtime.management().allocation_count();
+            if left <= cfg.drain_min_allocations as usize {
+                tracing::info!("Drain complete: {left} allocation(s) left, stopping");
                 return;
+            }
+        }
+        if let (Some(n), Some(every)) = (notifier, watchdog) {
+            let now = std::time::Instant::now();
+            if now >= next_watchdog {
+                n.watchdog();
+                next_watchdog = now + every;
             }
         }
     }

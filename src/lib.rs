@@ -15,6 +15,7 @@ pub mod core;
 pub mod daemon;
 pub mod dtls;
 pub mod logging;
+pub mod mgmt;
 pub mod process;
 pub mod relay;
 pub mod stun;

@@ -427,10 +427,108 @@ impl Builder {
             }
             "cli" => {
                 self.cli = parse_bool(value)?;
+                cfg.cli = self.cli;
                 self.unsupported(spec, value)?;
             }
             "cli-password" => {
                 self.cli_password_empty = v.is_empty();
+                cfg.cli_password = v.to_string();
+                self.unsupported(spec, value)?;
+            }
+            "cli-ip" => {
+                cfg.cli_ip = parse_ip(v).ok_or_else(|| bad_value(name, v, "must be an IP address"))?;
+                self.unsupported(spec, value)?;
+            }
+            "cli-port" => {
+                cfg.cli_port = port(name, v)?;
+                self.unsupported(spec, value)?;
+            }
+            "cli-max-output-sessions" => {
+                cfg.cli_max_output_sessions = u32::try_from(atoi(v).max(0)).unwrap_or(u32::MAX);
+                self.unsupported(spec, value)?;
+            }
+            // coturn: any occurrence enables the exporter, whatever the value.
+            "prometheus" => {
+                cfg.prometheus = true;
+                self.unsupported(spec, value)?;
+            }
+            "prometheus-port" => {
+                cfg.prometheus_port = port(name, v)?;
+                self.unsupported(spec, value)?;
+            }
+            "prometheus-address" => {
+                cfg.prometheus_address = Some(parse_ip(v).ok_or_else(|| bad_value(name, v, "must be an IP address"))?);
+                self.unsupported(spec, value)?;
+            }
+            "prometheus-path" => {
+                cfg.prometheus_path = v.to_string();
+                self.unsupported(spec, value)?;
+            }
+            "prometheus-username-labels" => {
+                cfg.prometheus_username_labels = true;
+                self.unsupported(spec, value)?;
+            }
+            "prometheus-tls" => {
+                cfg.prometheus_tls = parse_bool(value)?;
+                if cfg.prometheus_tls {
+                    cfg.prometheus = true;
+                }
+                self.unsupported(spec, value)?;
+            }
+            "prometheus-cert" => {
+                cfg.prometheus_cert = Some(v.into());
+                self.unsupported(spec, value)?;
+            }
+            "prometheus-key" => {
+                cfg.prometheus_key = Some(v.into());
+                self.unsupported(spec, value)?;
+            }
+            "web-admin" => {
+                cfg.web_admin = parse_bool(value)?;
+                self.unsupported(spec, value)?;
+            }
+            "web-admin-ip" => {
+                cfg.web_admin_ip = parse_ip(v).ok_or_else(|| bad_value(name, v, "must be an IP address"))?;
+                self.unsupported(spec, value)?;
+            }
+            "web-admin-port" => {
+                cfg.web_admin_port = port(name, v)?;
+                self.unsupported(spec, value)?;
+            }
+            "web-admin-listen-on-workers" => {
+                cfg.web_admin_listen_on_workers = parse_bool(value)?;
+                self.unsupported(spec, value)?;
+            }
+            "acme-redirect" => {
+                cfg.acme_redirect = v.to_string();
+                self.unsupported(spec, value)?;
+            }
+            "respond-http-unsupported" => {
+                cfg.respond_http_unsupported = parse_bool(value)?;
+                self.unsupported(spec, value)?;
+            }
+            "drain-min-allocations" => {
+                cfg.drain_min_allocations = u32::try_from(atoi(v).max(0)).unwrap_or(u32::MAX);
+                self.unsupported(spec, value)?;
+            }
+            "syslog-facility" => {
+                cfg.syslog_facility = (!v.is_empty()).then(|| v.to_string());
+                self.unsupported(spec, value)?;
+            }
+            "log-binding" => {
+                cfg.log_binding = parse_bool(value)?;
+                self.unsupported(spec, value)?;
+            }
+            "mobility" => {
+                cfg.mobility = parse_bool(value)?;
+                self.unsupported(spec, value)?;
+            }
+            "oauth" => {
+                cfg.oauth = parse_bool(value)?;
+                self.unsupported(spec, value)?;
+            }
+            "server-name" => {
+                cfg.server_name = Some(v.to_string());
                 self.unsupported(spec, value)?;
             }
             // coturn resolves the names while reading the options: an unknown
@@ -439,12 +537,14 @@ impl Builder {
                 if !v.is_empty() && crate::process::lookup_user(v).is_none() {
                     return Err(ConfigError::fatal(format!("Unknown user name: {v}")));
                 }
+                cfg.proc_user = (!v.is_empty()).then(|| v.to_string());
                 self.unsupported(spec, value)?;
             }
             "proc-group" => {
                 if !v.is_empty() && crate::process::lookup_group(v).is_none() {
                     return Err(ConfigError::fatal(format!("Unknown group name: {v}")));
                 }
+                cfg.proc_group = (!v.is_empty()).then(|| v.to_string());
                 self.unsupported(spec, value)?;
             }
 

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-mod apply;
+pub(crate) mod apply;
 pub mod cli;
 pub mod file;
 pub mod options;
@@ -203,6 +203,53 @@ pub struct Config {
     /// `--pidfile`; `None` when given empty (no pid file).
     pub pidfile: Option<PathBuf>,
     pub daemon: bool,
+
+    // --- process ---
+    /// `--proc-user` / `--proc-group`: names checked while parsing.
+    pub proc_user: Option<String>,
+    pub proc_group: Option<String>,
+    /// `--drain-min-allocations`: drain ends (the process exits) at this many.
+    pub drain_min_allocations: u32,
+    /// `--syslog-facility` as given (`LOG_LOCAL1`...), `None`: LOG_USER.
+    pub syslog_facility: Option<String>,
+    /// `--log-binding`: log Binding requests in verbose mode.
+    pub log_binding: bool,
+
+    // --- telnet CLI ---
+    /// `--cli`: 4.17 keeps the CLI off unless asked for.
+    pub cli: bool,
+    pub cli_ip: IpAddr,
+    pub cli_port: u16,
+    /// Plain text or a `$5$` hash; empty disables the CLI.
+    pub cli_password: String,
+    pub cli_max_output_sessions: u32,
+
+    // --- Prometheus ---
+    pub prometheus: bool,
+    pub prometheus_port: u16,
+    /// `None`: every address.
+    pub prometheus_address: Option<IpAddr>,
+    pub prometheus_path: String,
+    pub prometheus_username_labels: bool,
+    pub prometheus_tls: bool,
+    pub prometheus_cert: Option<PathBuf>,
+    pub prometheus_key: Option<PathBuf>,
+
+    // --- web admin and HTTP on TURN ports ---
+    pub web_admin: bool,
+    pub web_admin_ip: IpAddr,
+    pub web_admin_port: u16,
+    pub web_admin_listen_on_workers: bool,
+    /// `--acme-redirect` URL prefix, "" when off.
+    pub acme_redirect: String,
+    pub respond_http_unsupported: bool,
+
+    // --- protocol extensions ---
+    /// `--mobility` (RFC 8016).
+    pub mobility: bool,
+    /// `--oauth` (RFC 7635) and `--server-name`.
+    pub oauth: bool,
+    pub server_name: Option<String>,
 
     /// Options accepted but whose feature is not implemented yet, as `--name`,
     /// each logged once at startup as "not supported yet".
@@ -450,6 +497,33 @@ impl Default for Config {
             stun_only: false,
             no_stun: false,
             include_reason_string: false,
+            proc_user: None,
+            proc_group: None,
+            drain_min_allocations: 0,
+            syslog_facility: None,
+            log_binding: false,
+            cli: false,
+            cli_ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            cli_port: 5766,
+            cli_password: String::new(),
+            cli_max_output_sessions: 256,
+            prometheus: false,
+            prometheus_port: 9641,
+            prometheus_address: None,
+            prometheus_path: "/metrics".to_string(),
+            prometheus_username_labels: false,
+            prometheus_tls: false,
+            prometheus_cert: None,
+            prometheus_key: None,
+            web_admin: false,
+            web_admin_ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            web_admin_port: 8080,
+            web_admin_listen_on_workers: false,
+            acme_redirect: String::new(),
+            respond_http_unsupported: false,
+            mobility: false,
+            oauth: false,
+            server_name: None,
             log_file: LogTarget::Auto,
             simple_log: false,
             no_stdout_log: false,

@@ -42,6 +42,12 @@ impl Server {
         let key = auth.key;
         let k = key.as_ref().map(|k| &k[..]);
         let Dest::Client { transport, local, to: client } = reply.dest else { return };
+        // Drain: sessions already here carry on (a retransmitted Allocate
+        // still gets its answer below); nobody new is taken in.
+        if self.cfg.draining.load(std::sync::atomic::Ordering::Relaxed) && !self.by_client.contains_key(&(transport, client, local)) {
+            self.stats.refused_draining += 1;
+            return self.error(out, reply, ErrorCode::FORBIDDEN, k, |_| {});
+        }
 
         if let Some(&slot) = self.by_client.get(&(transport, client, local)) {
             // A retransmitted Allocate gets the same answer; anything else 437.
@@ -222,6 +228,7 @@ impl Server {
             realm: auth.realm,
             key,
             expires_ms,
+            created_ms: now.ms,
             lifetime_secs: lifetime,
             allocate_tid: reply.tid,
             reservation_token: binding.reservation_token,

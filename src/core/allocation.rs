@@ -67,6 +67,8 @@ pub struct Allocation {
     /// The long-term key the allocation was authenticated with (signs answers).
     pub key: Option<[u8; 16]>,
     pub expires_ms: u64,
+    /// When the Allocate succeeded (process clock, ms), for the admin views.
+    pub created_ms: u64,
     pub lifetime_secs: u32,
     /// The Allocate transaction, so a retransmission gets the same answer.
     pub allocate_tid: TransactionId,

@@ -138,18 +138,24 @@ impl SessionLimit {
 /// they end, as coturn does.
 #[derive(Debug, Default)]
 pub struct BpsCapacity {
-    /// 0: no server-wide limit.
-    capacity: u64,
+    /// 0: no server-wide limit. An atomic so the CLI (`cc bps-capacity`) and
+    /// SIGHUP can change it; sessions keep what they were granted.
+    capacity: AtomicU64,
     granted: AtomicU64,
 }
 
 impl BpsCapacity {
     pub fn new(capacity: u64) -> Self {
-        BpsCapacity { capacity, granted: AtomicU64::new(0) }
+        BpsCapacity { capacity: AtomicU64::new(capacity), granted: AtomicU64::new(0) }
     }
 
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    /// A new server-wide budget for sessions that start from now on.
+    pub fn set_capacity(&self, capacity: u64) {
+        self.capacity.store(capacity, Ordering::Relaxed);
     }
 
     /// Bytes per second currently granted to sessions.
@@ -160,12 +166,16 @@ impl BpsCapacity {
     /// Grant up to `bps` (> 0): all of it while the budget has room, what is
     /// left when it has less, and `None` when nothing is left (486).
     pub fn grant(&self, bps: u64) -> Option<u64> {
-        if self.capacity == 0 {
+        let capacity = self.capacity();
+        if capacity == 0 {
+            // Counted all the same, so a budget set later at run time starts
+            // from what sessions really hold.
+            self.granted.fetch_add(bps, Ordering::AcqRel);
             return Some(bps);
         }
         let mut cur = self.granted.load(Ordering::Relaxed);
         loop {
-            let room = self.capacity.saturating_sub(cur);
+            let room = capacity.saturating_sub(cur);
             if room == 0 {
                 return None;
             }
@@ -179,7 +189,7 @@ impl BpsCapacity {
 
     /// Give back what [`Self::grant`] gave.
     pub fn release(&self, bps: u64) {
-        if self.capacity == 0 || bps == 0 {
+        if bps == 0 {
             return;
         }
         let mut cur = self.granted.load(Ordering::Relaxed);
@@ -292,9 +302,20 @@ mod tests {
         assert_eq!(c.granted(), 150);
         assert_eq!(c.grant(100), Some(100));
         let unlimited = BpsCapacity::new(0);
-        assert_eq!(unlimited.grant(u64::MAX), Some(u64::MAX));
+        assert_eq!(unlimited.grant(1000), Some(1000));
         unlimited.release(5);
-        assert_eq!(unlimited.granted(), 0);
+        assert_eq!(unlimited.granted(), 995);
+    }
+
+    #[test]
+    fn capacity_set_at_run_time_counts_sessions_already_running() {
+        let c = BpsCapacity::new(0);
+        assert_eq!(c.grant(300), Some(300));
+        c.set_capacity(400);
+        assert_eq!(c.grant(300), Some(100));
+        assert_eq!(c.grant(1), None);
+        c.release(300);
+        assert_eq!(c.grant(500), Some(300));
     }
 
     #[test]

@@ -33,8 +33,12 @@ impl Server {
             return;
         }
         let Dest::Client { transport, local, to: client } = reply.dest else { return };
+        self.stats.binding_requests += 1;
         let rfc5780 = self.cfg.rfc5780.is_some();
-        let bad = |s: &Self, out: &mut Outputs| s.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
+        let bad = |s: &mut Self, out: &mut Outputs| {
+            s.stats.binding_errors += 1;
+            s.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {})
+        };
 
         // An all-zero CHANGE-REQUEST is accepted by every server (some STUN
         // clients always send one); only real change flags need RFC 5780.
@@ -45,6 +49,7 @@ impl Server {
         };
         if change_ip || change_port {
             if !rfc5780 {
+                self.stats.binding_errors += 1;
                 self.error(out, reply, ErrorCode::UNKNOWN_ATTRIBUTE, None, |b| {
                     b.add_unknown_attributes(&[AttrType::CHANGE_REQUEST]);
                 });
@@ -80,7 +85,10 @@ impl Server {
         let key = if self.cfg.secure_stun {
             match self.authenticate(now, msg, reply, out) {
                 Some(auth) => auth.key,
-                None => return,
+                None => {
+                    self.stats.binding_errors += 1;
+                    return;
+                }
             }
         } else {
             None
@@ -103,6 +111,7 @@ impl Server {
             answer.dest = Dest::Client { transport, local: origin, to };
         }
         let backward = self.cfg.stun_backward_compatibility;
+        self.stats.binding_responses += 1;
         self.success(out, answer, key.as_ref().map(|k| &k[..]), |b| {
             b.add_xor_address(AttrType::XOR_MAPPED_ADDRESS, client);
             if backward {

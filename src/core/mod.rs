@@ -2,6 +2,7 @@
 //! bytes there", with no sockets, no threads and no clock reads. The I/O layer
 //! ([`crate::relay`]) passes the time in and carries the outputs out.
 
+pub mod admin;
 pub mod bandwidth;
 pub mod credentials;
 pub mod dbauth;
@@ -28,7 +29,7 @@ pub mod tcp_relay;
 pub use output::{Dest, Outputs, RelayId, Transmit, Transport};
 pub use provider::{Family, PortRequest, RelayBinding, RelayError, RelayProvider, RelayRequest};
 pub use redirect::AlternateServers;
-pub use server::{CoreConfig, Server, ServerStats};
+pub use server::{AuthFailure, CoreConfig, Server, ServerStats};
 pub use events::{AllocEvent, AllocInfo};
 pub use tcp_relay::TcpAction;
 pub use time::Now;

@@ -80,6 +80,18 @@ impl NonceGen {
     }
 
     /// The stale-nonce lifetime this generator enforces (0 = never stale).
+    /// Whether `other` signs nonces with the same secret (a reload keeps
+    /// outstanding nonces valid unless the configured secret changed).
+    pub fn same_secret(&self, other: &NonceGen) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.key.ct_eq(&other.key))
+    }
+
+    /// The same secret with another lifetime (`--stale-nonce` reloaded).
+    pub fn with_stale(&self, stale_secs: u32) -> NonceGen {
+        NonceGen { key: self.key, stale_secs }
+    }
+
     pub fn stale_secs(&self) -> u32 {
         self.stale_secs
     }

@@ -8,6 +8,7 @@
 //! every allocation is in the default realm, so the limits are server-wide.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
@@ -24,21 +25,32 @@ pub struct QuotaLimits {
 }
 
 /// Quota limits from the command line (0 = unlimited) and the current counts.
+/// The limits are atomics because the CLI (`cc user-quota`) and SIGHUP change
+/// them while allocations are counted.
 #[derive(Debug, Default)]
 pub struct Quotas {
-    pub user_quota: u32,
-    pub total_quota: u32,
+    user_quota: AtomicU32,
+    total_quota: AtomicU32,
     counts: Mutex<Counts>,
 }
 
 impl Quotas {
     pub fn new(user_quota: u32, total_quota: u32) -> Self {
-        Quotas { user_quota, total_quota, counts: Mutex::default() }
+        Quotas { user_quota: AtomicU32::new(user_quota), total_quota: AtomicU32::new(total_quota), counts: Mutex::default() }
     }
 
     /// The command-line limits (what a realm without database options gets).
     pub fn defaults(&self) -> QuotaLimits {
-        QuotaLimits { user_quota: self.user_quota, total_quota: self.total_quota }
+        QuotaLimits {
+            user_quota: self.user_quota.load(Ordering::Relaxed),
+            total_quota: self.total_quota.load(Ordering::Relaxed),
+        }
+    }
+
+    /// New default limits; allocations already counted stay.
+    pub fn set_defaults(&self, limits: QuotaLimits) {
+        self.user_quota.store(limits.user_quota, Ordering::Relaxed);
+        self.total_quota.store(limits.total_quota, Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {

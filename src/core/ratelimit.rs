@@ -53,6 +53,11 @@ impl std::fmt::Debug for UnauthLimiter {
 }
 
 impl UnauthLimiter {
+    /// 401s allowed per source IP and second.
+    pub fn rps(&self) -> u64 {
+        self.rps
+    }
+
     /// A limiter allowing `rps` 401s per second per source IP (0 is taken as 1).
     pub fn new(rps: u32) -> Self {
         UnauthLimiter {

@@ -99,6 +99,13 @@ pub struct CoreConfig {
     /// `--server-relay`: no permission needed to relay from a peer (the
     /// server talks to its own back ends; non-standard and dangerous).
     pub server_relay: bool,
+    /// Count finished sessions' traffic per user as well as per realm
+    /// (`--prometheus-username-labels`; REST usernames make it unbounded).
+    pub traffic_by_user: bool,
+    /// Drain mode (SIGUSR1, CLI `drain`): new Allocates are refused (403),
+    /// existing sessions carry on. Shared by every thread and kept across
+    /// reloads.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl CoreConfig {
@@ -137,6 +144,8 @@ impl CoreConfig {
             unauth_limiter: None,
             check_origin_consistency: false,
             server_relay: false,
+            traffic_by_user: false,
+            draining: Arc::default(),
         }
     }
 }
@@ -172,6 +181,61 @@ pub struct ServerStats {
     pub unauthorized_dropped: u64,
     /// Relayed datagrams dropped for going over a session's `max-bps`.
     pub dropped_over_bps: u64,
+    /// Authentication failures by reason (see [`AuthFailure`]).
+    pub auth_failures: [u64; AuthFailure::ALL.len()],
+    /// Binding requests answered with success / with an error.
+    pub binding_requests: u64,
+    pub binding_responses: u64,
+    pub binding_errors: u64,
+    /// Allocates refused because the server is draining.
+    pub refused_draining: u64,
+}
+
+/// Why a signed request was not accepted (a plain 401 challenge to a request
+/// without MESSAGE-INTEGRITY is not a failure: it is how every client starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// USERNAME, REALM or NONCE missing from a signed request (400).
+    MissingAttributes,
+    /// The NONCE is expired or not ours (438).
+    StaleNonce,
+    /// No such user (or a REALM the user is not in).
+    UnknownUser,
+    /// The user exists but MESSAGE-INTEGRITY does not verify.
+    WrongIntegrity,
+    /// A TURN REST API username whose timestamp has passed.
+    Expired,
+    /// The user database failed or timed out (500).
+    Database,
+}
+
+impl AuthFailure {
+    pub const ALL: [AuthFailure; 6] = [
+        AuthFailure::MissingAttributes,
+        AuthFailure::StaleNonce,
+        AuthFailure::UnknownUser,
+        AuthFailure::WrongIntegrity,
+        AuthFailure::Expired,
+        AuthFailure::Database,
+    ];
+
+    /// The `reason` label of the metric.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthFailure::MissingAttributes => "missing_attributes",
+            AuthFailure::StaleNonce => "stale_nonce",
+            AuthFailure::UnknownUser => "unknown_user",
+            AuthFailure::WrongIntegrity => "wrong_integrity",
+            AuthFailure::Expired => "expired",
+            AuthFailure::Database => "database_error",
+        }
+    }
+}
+
+impl ServerStats {
+    pub(crate) fn auth_failed(&mut self, why: AuthFailure) {
+        self.auth_failures[why as usize] += 1;
+    }
 }
 
 pub struct Server {
@@ -197,6 +261,8 @@ pub struct Server {
     pub(crate) tcp: super::tcp_relay::TcpRelays,
     /// Allocation reports waiting for the I/O layer (only with `allocation_events`).
     pub(crate) events: Vec<super::events::AllocEvent>,
+    /// Traffic of sessions that ended, by realm (and user), for the metrics.
+    pub(crate) finished_traffic: HashMap<super::admin::TrafficKey, super::admin::Traffic>,
     pub stats: ServerStats,
 }
 
@@ -216,6 +282,7 @@ impl Server {
             db_answers: Default::default(),
             tcp: Default::default(),
             events: Vec::new(),
+            finished_traffic: HashMap::new(),
             stats: ServerStats::default(),
         }
     }
@@ -414,6 +481,8 @@ impl Server {
             self.cfg.bps_capacity.release(l.bps());
         }
         self.stats.allocations_deleted += 1;
+        let key = self.traffic_key(&a.realm, &a.username);
+        self.finished_traffic.entry(key).or_default().add(a.client_usage, a.peer_usage);
         let sid = a.session_id;
         let (c, p) = (a.client_usage, a.peer_usage);
         tracing::info!(
@@ -587,6 +656,7 @@ impl Server {
         let (username, realm, nonce) = match fields {
             (Some(Ok(u)), Some(Ok(r)), Some(Ok(n))) => (u, r, n),
             _ => {
+                self.stats.auth_failed(AuthFailure::MissingAttributes);
                 self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
                 return None;
             }
@@ -594,6 +664,7 @@ impl Server {
         match cfg.nonce.check(nonce, client, now.unix) {
             NonceCheck::Valid => {}
             NonceCheck::Stale | NonceCheck::Invalid => {
+                self.stats.auth_failed(AuthFailure::StaleNonce);
                 self.challenge(now, client, ErrorCode::STALE_NONCE, &expected_realm, reply, out);
                 return None;
             }
@@ -615,15 +686,19 @@ impl Server {
                 return Some(AuthInfo { username: username.to_string(), realm: realm.to_string(), key: Some(key) });
             }
             KeyCheck::WrongIntegrity => {
+                self.stats.auth_failed(AuthFailure::WrongIntegrity);
                 tracing::info!("check_stun_auth: user <{username}> realm <{realm}>: wrong message integrity");
             }
             KeyCheck::Expired => {
+                self.stats.auth_failed(AuthFailure::Expired);
                 tracing::info!("check_stun_auth: user <{username}>: REST API credentials expired");
             }
             KeyCheck::Unknown => {
+                self.stats.auth_failed(AuthFailure::UnknownUser);
                 tracing::error!("check_stun_auth: Cannot find credentials of user <{username}>");
             }
             KeyCheck::Failed => {
+                self.stats.auth_failed(AuthFailure::Database);
                 tracing::error!("check_stun_auth: Cannot get credentials of user <{username}> realm <{realm}>: user database error");
                 self.error(out, reply, ErrorCode::SERVER_ERROR, None, |_| {});
                 return None;

@@ -19,7 +19,7 @@ pub mod syslog;
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use chrono::Local;
@@ -134,19 +134,49 @@ impl Outputs {
 /// The `tracing` layer: a static level threshold (so disabled callsites are
 /// switched off once, at registration, and cost a single compare afterwards)
 /// and coturn formatting.
+///
+/// The threshold can change at run time (SIGHUP reload): it is an atomic, and
+/// whoever changes it rebuilds tracing's callsite cache.
 #[derive(Debug, Clone)]
 pub struct CoturnLayer {
-    max: LevelFilter,
+    max: Arc<AtomicU8>,
     out: Arc<Outputs>,
+}
+
+/// A [`LevelFilter`] as a small number for an atomic, and back.
+fn filter_code(f: LevelFilter) -> u8 {
+    match f {
+        LevelFilter::OFF => 0,
+        LevelFilter::ERROR => 1,
+        LevelFilter::WARN => 2,
+        LevelFilter::INFO => 3,
+        LevelFilter::DEBUG => 4,
+        _ => 5,
+    }
+}
+
+fn filter_of(code: u8) -> LevelFilter {
+    match code {
+        0 => LevelFilter::OFF,
+        1 => LevelFilter::ERROR,
+        2 => LevelFilter::WARN,
+        3 => LevelFilter::INFO,
+        4 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    }
 }
 
 impl CoturnLayer {
     pub fn new(max: LevelFilter, out: Arc<Outputs>) -> Self {
-        CoturnLayer { max, out }
+        CoturnLayer { max: Arc::new(AtomicU8::new(filter_code(max))), out }
+    }
+
+    fn max(&self) -> LevelFilter {
+        filter_of(self.max.load(Ordering::Relaxed))
     }
 
     fn passes(&self, meta: &Metadata<'_>) -> bool {
-        *meta.level() <= self.max
+        *meta.level() <= self.max()
     }
 }
 
@@ -164,7 +194,7 @@ impl<S: Subscriber> Layer<S> for CoturnLayer {
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(self.max)
+        Some(self.max())
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
@@ -180,9 +210,19 @@ impl<S: Subscriber> Layer<S> for CoturnLayer {
 /// Keeps the log writer alive; `reopen` closes and reopens the log file (SIGHUP).
 pub struct LogHandle {
     out: Arc<Outputs>,
+    max: Arc<AtomicU8>,
 }
 
 impl LogHandle {
+    /// Apply the verbosity of reloaded options (`-v`, `-V`,
+    /// `--log-min-level`); where the log goes stays as it was.
+    pub fn set_verbosity(&self, opts: &LogOptions) {
+        self.max.store(filter_code(opts.level_filter()), Ordering::Relaxed);
+        VERBOSE.store(opts.verbose || opts.very_verbose, Ordering::Relaxed);
+        VERY_VERBOSE.store(opts.very_verbose, Ordering::Relaxed);
+        tracing::callsite::rebuild_interest_cache();
+    }
+
     /// Reopen the log file by name, so logging continues in a fresh file after
     /// logrotate moved the old one. A failure is logged and the old file kept.
     pub fn reopen(&self) {
@@ -288,6 +328,7 @@ pub fn init_with_syslog_facility(
     let (outputs, warnings) = build_outputs(opts, facility, &default_auto_dirs());
     let out = Arc::new(outputs);
     let layer = CoturnLayer::new(opts.level_filter(), out.clone());
+    let max = Arc::clone(&layer.max);
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|e| anyhow::anyhow!("logging already initialised: {e}"))?;
@@ -296,7 +337,7 @@ pub fn init_with_syslog_facility(
     for w in warnings {
         tracing::warn!("{}", w);
     }
-    Ok(LogHandle { out })
+    Ok(LogHandle { out, max })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! binds every socket (so bind errors surface before the server reports ready)
 //! and spawns one thread per relay thread.
 
+pub mod control;
 pub mod ports;
 pub mod provider;
 pub mod proxy_protocol;
@@ -84,9 +85,15 @@ pub struct Running {
     stop: Arc<AtomicBool>,
     wakers: Vec<Arc<Waker>>,
     handles: Vec<JoinHandle<()>>,
+    management: control::Management,
 }
 
 impl Running {
+    /// The handle the CLI, the metrics exporter and the signal handler use.
+    pub fn management(&self) -> control::Management {
+        self.management.clone()
+    }
+
     /// Ask every thread to stop, and wait for them (each closes its sessions).
     pub fn stop(self) {
         self.stop.store(true, Ordering::Release);
@@ -192,13 +199,16 @@ pub fn start_with_db(
     // RFC 6062 data connections bound on another thread's listener move to
     // the thread owning their CONNECTION-ID through these.
     let mailboxes: Arc<Vec<thread::Mailbox>> = Arc::new(prepared.iter().map(|t| thread::Mailbox::new(t.waker())).collect());
+    let boxes: Arc<Vec<control::ControlBox>> = Arc::new(prepared.iter().map(|t| control::ControlBox::new(t.waker())).collect());
+    let management = control::Management::new(Arc::clone(&boxes), Arc::clone(&core.draining));
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
     for (i, mut t) in prepared.into_iter().enumerate() {
         t.set_mailboxes(Arc::clone(&mailboxes));
+        t.set_control(Arc::clone(&boxes));
         wakers.push(t.waker());
         let h = std::thread::Builder::new().name(format!("relay-{i}")).spawn(move || t.run())?;
         handles.push(h);
     }
-    Ok(Running { stop, wakers, handles })
+    Ok(Running { stop, wakers, handles, management })
 }

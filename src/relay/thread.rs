@@ -18,6 +18,7 @@ use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+mod control;
 mod stats;
 mod tcp_relay;
 pub use tcp_relay::Mailbox;
@@ -286,6 +287,8 @@ pub struct RelayThread {
     tcp_pipes: HashMap<u32, usize>,
     /// Every thread's mailbox, for connections bound on another thread.
     mailboxes: Option<Arc<Vec<Mailbox>>>,
+    /// Every thread's management queue (CLI, metrics, reloads).
+    control: Option<Arc<Vec<crate::relay::control::ControlBox>>>,
     /// Scratch for the core's TCP relay actions.
     tcp_actions: Vec<TcpAction>,
     /// `--redis-statsdb` reporting.
@@ -358,6 +361,7 @@ impl RelayThread {
             db,
             tcp_pipes: HashMap::new(),
             mailboxes: None,
+            control: None,
             tcp_actions: Vec::new(),
             stats_out: setup.stats_sink.map(stats::StatsReporter::new),
             wake_at: Vec::new(),
@@ -424,6 +428,7 @@ impl RelayThread {
             self.relays.now_ms = now.ms;
             if woken {
                 self.drain_mailbox(now);
+                self.drain_control(now);
             }
             let mut round = 0;
             for &token in &ready {

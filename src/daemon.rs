@@ -366,7 +366,7 @@ fn serve(argv: &[String], cfg: &Config, log: &Arc<logging::LogHandle>) -> anyhow
     let pidfile = process::write_pidfile(cfg.pidfile.as_deref());
     let db_queue = db.as_ref().map(|d| d.queue());
     let core = Arc::new(core);
-    let running = match relay::start_with_db(&plan, Arc::clone(&core), tls.clone(), dtls, db_queue).context("Cannot start relay threads") {
+    let running = match relay::start_with_db(&plan, Arc::clone(&core), tls.clone(), dtls.clone(), db_queue).context("Cannot start relay threads") {
         Ok(r) => r,
         Err(e) => {
             if let Some(p) = &pidfile {
@@ -384,6 +384,7 @@ fn serve(argv: &[String], cfg: &Config, log: &Arc<logging::LogHandle>) -> anyhow
         running.management(),
         Arc::clone(log),
         tls.clone(),
+        dtls,
         requests.clone(),
     ));
     let started = start_management(cfg, &runtime).and_then(|()| {
@@ -555,6 +556,18 @@ fn dtls_setup(cfg: &Config) -> anyhow::Result<Option<crate::dtls::DtlsServer>> {
     if !cfg.dtls {
         return Ok(None);
     }
+    let Some((cert, key)) = dtls_material(cfg)? else {
+        tracing::warn!("DTLS needs a certificate and key (--cert, --pkey): DTLS listeners are not started");
+        return Ok(None);
+    };
+    let server = crate::dtls::DtlsServer::new(&cert, &key).map_err(|e| anyhow!("DTLS: {e}"))?;
+    tracing::info!("DTLS 1.2 supported");
+    Ok(Some(server))
+}
+
+/// The certificate and private key PEM files DTLS uses (`--cert`, `--pkey`,
+/// found as coturn finds them); `None` when the defaults are simply absent.
+pub fn dtls_material(cfg: &Config) -> anyhow::Result<Option<(Vec<u8>, Vec<u8>)>> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let find = |given: &Option<std::path::PathBuf>, default: &str| -> anyhow::Result<Option<Vec<u8>>> {
         let name = given.clone().unwrap_or_else(|| default.into());
@@ -565,13 +578,10 @@ fn dtls_setup(cfg: &Config) -> anyhow::Result<Option<crate::dtls::DtlsServer>> {
             None => Ok(None),
         }
     };
-    let (Some(cert), Some(key)) = (find(&cfg.cert, crate::tls::DEFAULT_CERT)?, find(&cfg.pkey, crate::tls::DEFAULT_PKEY)?) else {
-        tracing::warn!("DTLS needs a certificate and key (--cert, --pkey): DTLS listeners are not started");
-        return Ok(None);
-    };
-    let server = crate::dtls::DtlsServer::new(&cert, &key).map_err(|e| anyhow!("DTLS: {e}"))?;
-    tracing::info!("DTLS 1.2 supported");
-    Ok(Some(server))
+    match (find(&cfg.cert, crate::tls::DEFAULT_CERT)?, find(&cfg.pkey, crate::tls::DEFAULT_PKEY)?) {
+        (Some(cert), Some(key)) => Ok(Some((cert, key))),
+        _ => Ok(None),
+    }
 }
 
 /// The telnet CLI, the Prometheus exporter and the web admin, each when

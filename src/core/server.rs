@@ -494,8 +494,8 @@ impl Server {
             a.realm, a.username, p.rp, p.rb, p.sp, p.sb
         );
         tracing::info!(
-            "session {sid:018}: closed (2nd stage), user <{}> realm <{}> origin <>, local {}, remote {}, reason: {reason}",
-            a.username, a.realm, a.local, a.client
+            "session {sid:018}: closed (2nd stage), user <{}> realm <{}> origin <{}>, local {}, remote {}, reason: {reason}",
+            a.username, a.realm, a.origin.as_deref().unwrap_or(""), a.local, a.client
         );
         tracing::info!("session {sid:018}: delete: realm=<{}>, username=<{}>", a.realm, a.username);
     }

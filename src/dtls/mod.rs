@@ -94,12 +94,20 @@ impl Default for DtlsConfig {
 }
 
 /// The shared server side: certificate, key, cookie secret. Cheap to clone
-/// (reference-counted `SSL_CTX`); one clone per relay thread.
+/// (reference-counted); one clone per relay thread. [`DtlsServer::reload`]
+/// swaps the certificate for every clone at once: new handshakes use the new
+/// one, established sessions keep theirs.
 #[derive(Clone)]
 pub struct DtlsServer {
+    inner: Arc<std::sync::RwLock<Inner>>,
+    config: DtlsConfig,
+}
+
+/// One certificate's context and the ex-data slot its cookie callbacks read.
+#[derive(Clone)]
+struct Inner {
     ctx: SslContext,
     peer_index: Index<Ssl, SocketAddr>,
-    mtu: u32,
 }
 
 impl DtlsServer {
@@ -111,6 +119,29 @@ impl DtlsServer {
     }
 
     pub fn with_config(cert_pem: &[u8], key_pem: &[u8], config: &DtlsConfig) -> Result<Self, DtlsError> {
+        let inner = Self::context(cert_pem, key_pem, config)?;
+        Ok(DtlsServer { inner: Arc::new(std::sync::RwLock::new(inner)), config: config.clone() })
+    }
+
+    /// Use a new certificate and key for handshakes from now on (SIGUSR2,
+    /// SIGHUP). On error the old ones stay.
+    pub fn reload(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), DtlsError> {
+        let inner = Self::context(cert_pem, key_pem, &self.config)?;
+        match self.inner.write() {
+            Ok(mut g) => *g = inner,
+            Err(e) => *e.into_inner() = inner,
+        }
+        Ok(())
+    }
+
+    fn current(&self) -> Inner {
+        match self.inner.read() {
+            Ok(g) => g.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
+    }
+
+    fn context(cert_pem: &[u8], key_pem: &[u8], config: &DtlsConfig) -> Result<Inner, DtlsError> {
         let cfg = |what: &str, e: openssl::error::ErrorStack| DtlsError::Config(format!("{what}: {e}"));
         let chain = X509::stack_from_pem(cert_pem).map_err(|e| cfg("certificate PEM", e))?;
         let mut chain = chain.into_iter();
@@ -152,17 +183,18 @@ impl DtlsServer {
             let expected = make_cookie(&secret, peer);
             cookie.len() == expected.len() && crate::stun::integrity::ct_eq(cookie, &expected)
         });
-        Ok(DtlsServer { ctx: b.build(), peer_index, mtu: config.mtu })
+        Ok(Inner { ctx: b.build(), peer_index })
     }
 
     /// A new server-side session for `peer`, to be fed its datagrams. Create it
     /// on the first datagram that [`looks_like_dtls_handshake`] accepts.
     pub fn accept(&self, peer: SocketAddr) -> Result<DtlsSession, DtlsError> {
         let cfg = |what: &str, e: openssl::error::ErrorStack| DtlsError::Config(format!("{what}: {e}"));
-        let mut ssl = Ssl::new(&self.ctx).map_err(|e| cfg("SSL_new", e))?;
-        ssl.set_ex_data(self.peer_index, peer);
+        let inner = self.current();
+        let mut ssl = Ssl::new(&inner.ctx).map_err(|e| cfg("SSL_new", e))?;
+        ssl.set_ex_data(inner.peer_index, peer);
         ssl.set_accept_state();
-        ssl.set_mtu(self.mtu).map_err(|e| cfg("SSL_set_mtu", e))?;
+        ssl.set_mtu(self.config.mtu).map_err(|e| cfg("SSL_set_mtu", e))?;
         let stream = SslStream::new(ssl, DatagramPipe::default()).map_err(|e| cfg("SSL BIO", e))?;
         Ok(DtlsSession { stream, peer, established: false, closed: false, deadline: None })
     }

@@ -505,6 +505,30 @@ mod tests {
     }
 
     #[test]
+    fn verbosity_changes_at_run_time() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("v.log");
+        let mut o = opts(LogTarget::File(path.clone()));
+        o.simple_log = true;
+        o.min_level = LogLevel::Warning;
+        let (outputs, _) = build_outputs(&o, libc::LOG_USER, &[]);
+        let out = Arc::new(outputs);
+        let layer = CoturnLayer::new(o.level_filter(), Arc::clone(&out));
+        let handle = LogHandle { out, max: Arc::clone(&layer.max) };
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("hidden info");
+            tracing::warn!("shown warning");
+            o.min_level = LogLevel::Info;
+            handle.set_verbosity(&o);
+            tracing::info!("shown info");
+        });
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(!text.contains("hidden info"), "{text}");
+        assert!(text.contains("WARNING shown warning") && text.contains("INFO shown info"), "{text}");
+    }
+
+    #[test]
     fn handle_reopen_and_path() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let path = tmp.path().join("h.log");
@@ -513,6 +537,7 @@ mod tests {
         let (outputs, _) = build_outputs(&o, libc::LOG_USER, &[]);
         let handle = LogHandle {
             out: Arc::new(outputs),
+            max: Arc::new(AtomicU8::new(filter_code(LevelFilter::INFO))),
         };
         assert_eq!(handle.path(), Some(path.clone()));
         handle.out.emit(LogLevel::Info, "one");

@@ -77,6 +77,7 @@ pub struct Runtime {
     management: Management,
     log: Arc<LogHandle>,
     tls: Option<Arc<ReloadableTls>>,
+    dtls: Option<crate::dtls::DtlsServer>,
     /// Peers denied because they are our database hosts (added at start,
     /// kept over reloads).
     db_denied: Vec<IpRange>,
@@ -92,6 +93,7 @@ impl Runtime {
         management: Management,
         log: Arc<LogHandle>,
         tls: Option<Arc<ReloadableTls>>,
+        dtls: Option<crate::dtls::DtlsServer>,
         requests: Sender<DaemonRequest>,
     ) -> Self {
         let static_denied: Vec<IpRange> = cfg.denied_peer_ips.iter().filter_map(|s| s.parse().ok()).collect();
@@ -102,6 +104,7 @@ impl Runtime {
             management,
             log,
             tls,
+            dtls,
             db_denied,
             requests: Mutex::new(requests),
             started: Instant::now(),
@@ -153,19 +156,31 @@ impl Runtime {
         self.log.reopen();
     }
 
-    /// Re-read the certificate and key: new TLS connections use them,
-    /// existing ones keep theirs; a failed reload keeps the old certificate.
+    /// Re-read the certificate and key for TLS and DTLS: new connections and
+    /// handshakes use them, existing ones keep theirs; a failed reload keeps
+    /// the old certificate.
     pub fn reload_tls(&self) {
-        let Some(tls) = &self.tls else { return };
         let cfg = self.config();
-        match tls.reload(&crate::daemon::tls_options(&cfg)) {
-            Ok(warnings) => {
-                for w in warnings {
-                    tracing::warn!("{w}");
+        if let Some(tls) = &self.tls {
+            match tls.reload(&crate::daemon::tls_options(&cfg)) {
+                Ok(warnings) => {
+                    for w in warnings {
+                        tracing::warn!("{w}");
+                    }
+                    tracing::info!("TLS certificate reloaded");
                 }
-                tracing::info!("TLS certificate reloaded");
+                Err(e) => tracing::error!("TLS certificate reload failed, keeping the old one: {e}"),
             }
-            Err(e) => tracing::error!("TLS certificate reload failed, keeping the old one: {e}"),
+        }
+        if let Some(dtls) = &self.dtls {
+            let loaded = crate::daemon::dtls_material(&cfg).and_then(|m| {
+                let (cert, key) = m.ok_or_else(|| anyhow::anyhow!("certificate or key not found"))?;
+                dtls.reload(&cert, &key).map_err(|e| anyhow::anyhow!("{e}"))
+            });
+            match loaded {
+                Ok(()) => tracing::info!("DTLS certificate reloaded"),
+                Err(e) => tracing::error!("DTLS certificate reload failed, keeping the old one: {e:#}"),
+            }
         }
     }
 

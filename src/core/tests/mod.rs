@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod dual;
 mod fuzz;
 mod multiplex;

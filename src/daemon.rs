@@ -23,6 +23,10 @@ use crate::mgmt::runtime::{DaemonRequest, Runtime};
 use crate::mgmt::systemd::Notifier;
 use crate::{process, VERSION};
 
+/// Range of the random start of the session counters: far below the 10^15
+/// per thread, so an id still names its thread.
+const SESSION_ID_SPREAD: u64 = 1 << 40;
+
 /// Exit code for fatal start-up errors (coturn exits with 1 or -1 for these).
 const EXIT_FATAL: i32 = 1;
 
@@ -328,6 +332,8 @@ fn serve(argv: &[String], cfg: &Config, log: &Arc<logging::LogHandle>) -> anyhow
     }
     let mut core = core_config(cfg)?;
     core.traffic_by_user = cfg.prometheus_username_labels;
+    // Session ids unique across the servers of a fleet (stats DB keys).
+    core.session_id_start = rand::random::<u64>() % SESSION_ID_SPREAD;
     match &core.credentials.mode {
         AuthMode::NoAuth => tracing::info!("Authentication: none (anonymous TURN)"),
         AuthMode::LongTerm { users } => tracing::info!("Authentication: long-term credentials, {} static user(s)", users.len()),
@@ -391,10 +397,11 @@ fn serve(argv: &[String], cfg: &Config, log: &Arc<logging::LogHandle>) -> anyhow
         // Sockets are bound and certificates read: the rest runs unprivileged.
         if cfg.proc_user.is_some() || cfg.proc_group.is_some() {
             process::drop_privileges(cfg.proc_user.as_deref(), cfg.proc_group.as_deref())?;
+            let (uid, gid) = process::current_ids();
             tracing::info!(
-                "Running as user {} group {}",
+                "Running as user {} group {} (uid {uid}, gid {gid})",
                 cfg.proc_user.as_deref().unwrap_or("(unchanged)"),
-                cfg.proc_group.as_deref().unwrap_or("(unchanged)")
+                cfg.proc_group.as_deref().unwrap_or(if cfg.proc_user.is_some() { "(the user's)" } else { "(unchanged)" })
             );
         }
         Ok(())
@@ -412,7 +419,7 @@ fn serve(argv: &[String], cfg: &Config, log: &Arc<logging::LogHandle>) -> anyhow
     if let Some(n) = &notifier {
         n.ready(&format!("serving, {} relay threads", plan.threads));
     }
-    main_loop(&runtime, cfg, requests, requested, notifier.as_ref());
+    main_loop(&runtime, requests, requested, notifier.as_ref());
     if let Some(n) = &notifier {
         n.stopping();
     }
@@ -603,7 +610,6 @@ const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// drain condition, and systemd's watchdog.
 fn main_loop(
     runtime: &Arc<Runtime>,
-    cfg: &Config,
     requests: std::sync::mpsc::Sender<DaemonRequest>,
     requested: std::sync::mpsc::Receiver<DaemonRequest>,
     notifier: Option<&Notifier>,
@@ -669,7 +675,7 @@ fn main_loop(
                 draining = true;
                 tracing::info!(
                     "Drain mode: no new allocations; exiting when {} or fewer remain",
-                    cfg.drain_min_allocations
+                    runtime.config().drain_min_allocations
                 );
                 if let Some(n) = notifier {
                     n.status("draining");
@@ -685,7 +691,9 @@ fn main_loop(
         }
         if draining {
             let left = runtime.management().allocation_count();
-            if left <= cfg.drain_min_allocations as usize {
+            // From the configuration in force: a reload may have changed it.
+            let min = runtime.config().drain_min_allocations as usize;
+            if left <= min {
                 tracing::info!("Drain complete: {left} allocation(s) left, stopping");
                 return;
             }

@@ -179,7 +179,8 @@ fn redirect_stdio_to_devnull() -> anyhow::Result<()> {
 /// sockets are bound and certificates read. Names may also be numeric ids.
 /// Unknown names are an error (coturn treats them as fatal). When running as
 /// root, supplementary groups are reset too (to the user's groups, or just
-/// `group`), so root's group memberships do not survive the drop.
+/// `group`), and a user without `group` takes the user's primary group, so
+/// neither root's group memberships nor gid 0 survive the drop.
 pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> anyhow::Result<()> {
     let user = user.filter(|u| !u.is_empty());
     let group = group.filter(|g| !g.is_empty());
@@ -192,6 +193,7 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> anyhow::Resul
 
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
+    let gid = if root { gid.or(pw.as_ref().map(|p| p.gid)) } else { gid };
     if root {
         match (&pw, gid) {
             (Some(p), _) => {
@@ -242,6 +244,12 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// The real user and group ids of the process (for the log after a drop).
+pub fn current_ids() -> (libc::uid_t, libc::gid_t) {
+    // SAFETY: getuid and getgid have no preconditions.
+    unsafe { (libc::getuid(), libc::getgid()) }
 }
 
 /// The parts of a passwd entry we need.

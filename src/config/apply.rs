@@ -512,7 +512,6 @@ impl Builder {
             }
             "syslog-facility" => {
                 cfg.syslog_facility = (!v.is_empty()).then(|| v.to_string());
-                self.unsupported(spec, value)?;
             }
             "log-binding" => {
                 cfg.log_binding = parse_bool(value)?;

@@ -253,7 +253,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("log-file", Some('l'), R, false, Y, "<path>", "Log file; `stdout` or `-` for standard output, `syslog` for syslog."),
     o("no-stdout-log", None, B, false, Y, "", "Do not copy log lines to standard output."),
     o("syslog", None, B, false, Y, "", "Send all log output to syslog."),
-    o("syslog-facility", None, R, false, U, "<facility>", "Syslog facility, e.g. LOG_LOCAL1."),
+    o("syslog-facility", None, R, false, Y, "<facility>", "Syslog facility, e.g. LOG_LOCAL1."),
     o("simple-log", None, B, false, Y, "", "Use the log file name as given: no date suffix, no daily rollover."),
     o("new-log-timestamp", None, B, false, Y, "", "ISO-8601 timestamps on log lines. Default on."),
     o("new-log-timestamp-format", None, R, false, Y, "<format>", "strftime format of log timestamps (%f = milliseconds). Default %FT%T.%f%z."),

@@ -106,6 +106,12 @@ pub struct CoreConfig {
     /// existing sessions carry on. Shared by every thread and kept across
     /// reloads.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Where each thread's session counter starts (session ids are the
+    /// thread's index x 10^15 plus the counter). The daemon picks a random
+    /// start below 2^40 per process, so servers of a fleet that share one
+    /// Redis stats DB do not publish two allocations under one key; 0 in
+    /// tests and tools, as coturn.
+    pub session_id_start: u64,
 }
 
 impl CoreConfig {
@@ -146,6 +152,7 @@ impl CoreConfig {
             server_relay: false,
             traffic_by_user: false,
             draining: Arc::default(),
+            session_id_start: 0,
         }
     }
 }
@@ -268,10 +275,11 @@ pub struct Server {
 
 impl Server {
     pub fn new(cfg: Arc<CoreConfig>, thread_index: u32) -> Self {
+        let next_session = cfg.session_id_start;
         Server {
             cfg,
             thread_index,
-            next_session: 0,
+            next_session,
             allocs: Slab::new(),
             by_client: HashMap::new(),
             by_relay: HashMap::new(),

@@ -73,6 +73,10 @@ struct State {
 pub struct Runtime {
     /// The command line the server started with, re-read on SIGHUP.
     argv: Vec<String>,
+    /// The configuration file found at start (an absolute path), read again
+    /// by that path on SIGHUP: after `-o` the working directory is `/`, where
+    /// a relative `-c` name would no longer be found.
+    config_file: Option<std::path::PathBuf>,
     state: Mutex<State>,
     management: Management,
     log: Arc<LogHandle>,
@@ -100,6 +104,7 @@ impl Runtime {
         let db_denied = core.peers.denied.iter().filter(|r| !static_denied.contains(r)).copied().collect();
         Runtime {
             argv,
+            config_file: cfg.config_file.clone(),
             state: Mutex::new(State { cfg, core }),
             management,
             log,
@@ -188,11 +193,22 @@ impl Runtime {
     /// what can change at run time. Returns the options that need a restart
     /// to take effect (already logged).
     pub fn reload(&self) -> Result<Vec<&'static str>, String> {
-        let new = match config::parse_args(&self.argv) {
+        let mut argv = self.argv.clone();
+        let file = self.config_file.as_ref().and_then(|f| f.to_str());
+        if let Some(f) = file {
+            // The last -c names the file.
+            argv.extend(["-c".to_string(), f.to_string()]);
+        }
+        let new = match config::parse_args(&argv) {
             Ok(Command::Run(c)) => *c,
             Ok(Command::Print(_)) => return Err("the command line no longer starts a server".into()),
             Err(e) => return Err(e.message),
         };
+        // A file that went missing would silently leave only the defaults
+        // and the command line (no users, no realm): refuse that instead.
+        if let (Some(f), None) = (file, &new.config_file) {
+            return Err(format!("cannot read the configuration file {f}"));
+        }
         let restart = needs_restart(&self.lock().cfg, &new);
         for name in &restart {
             tracing::warn!("reload: a change of {name} takes effect only after a restart");
@@ -337,6 +353,7 @@ pub fn rebuild_core(old: &CoreConfig, cfg: &Config, db_denied: &[IpRange]) -> an
     core.rfc5780 = old.rfc5780.clone();
     core.draining = Arc::clone(&old.draining);
     core.traffic_by_user = old.traffic_by_user;
+    core.session_id_start = old.session_id_start;
     Ok(core)
 }
 

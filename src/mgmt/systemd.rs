@@ -68,13 +68,26 @@ impl Notifier {
         let _ = self.notify("STOPPING=1");
     }
 
+    /// `RELOADING=1` with `MONOTONIC_USEC`: systemd 253 and later tie a
+    /// reload to that timestamp and, without it, may not see the reload
+    /// finish (`Type=notify-reload`).
     pub fn reloading(&self) {
-        let _ = self.notify("RELOADING=1");
+        let _ = self.notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
     }
 
     pub fn watchdog(&self) {
         let _ = self.notify("WATCHDOG=1");
     }
+}
+
+/// CLOCK_MONOTONIC in microseconds, the clock systemd compares with.
+fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime only writes the timespec we pass by pointer.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return 0;
+    }
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000
 }
 
 /// How often to send `WATCHDOG=1`: half the interval systemd set in
@@ -109,6 +122,11 @@ mod tests {
         n.stopping();
         let len = rx.recv(&mut buf).unwrap();
         assert_eq!(&buf[..len], b"STOPPING=1");
+        n.reloading();
+        let len = rx.recv(&mut buf).unwrap();
+        let msg = std::str::from_utf8(&buf[..len]).unwrap();
+        let usec: u64 = msg.strip_prefix("RELOADING=1\nMONOTONIC_USEC=").unwrap().parse().unwrap();
+        assert!(usec > 0, "{msg}");
     }
 
     #[cfg(target_os = "linux")]

@@ -34,6 +34,7 @@
 
 pub mod dbservers;
 pub mod redis_server;
+pub mod signed_client;
 pub mod turn_tcp;
 pub mod turn_udp;
 pub mod userdb_suite;

@@ -303,25 +303,31 @@ fn deb_replaces_coturn_runs_and_purges() {
         .tempdir_in("/tmp")
         .unwrap();
     let script = repo_root().join("packaging/test-deb-install.sh");
+    let args: Vec<String> = [
+        "--mount",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/bash",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        script.display().to_string(),
+        deb.display().to_string(),
+        work.path().display().to_string(),
+        ports.listen_port().to_string(),
+        ports.peer_port().to_string(),
+        ports.min_relay_port().to_string(),
+        ports.max_relay_port().to_string(),
+    ])
+    .collect();
     let out = run_cmd(
         &unshare,
-        &[
-            "--mount",
-            "--pid",
-            "--fork",
-            "--kill-child",
-            "--propagation",
-            "private",
-            "--",
-            "/bin/bash",
-            script.to_str().unwrap(),
-            deb.to_str().unwrap(),
-            work.path().to_str().unwrap(),
-            &ports.listen_port().to_string(),
-            &ports.peer_port().to_string(),
-            &ports.min_relay_port().to_string(),
-            &ports.max_relay_port().to_string(),
-        ],
+        &args,
         Duration::from_secs(400),
     );
     let results_text = fs::read_to_string(work.path().join("results")).unwrap_or_default();
@@ -400,7 +406,11 @@ fn deb_replaces_coturn_runs_and_purges() {
         let refused = log(&format!("uclient-drain-{s}.log"));
         assert!(refused.contains("error 403"), "{s}: allocation during drain not refused\n{refused}");
         assert_eq!(get(&k("drain_exit")), "0", "{s}: SIGUSR1 drain did not end the server\n{server_log}");
-        assert!(server_log.contains("Drain complete"), "{s}\n{server_log}");
+        if s == "fresh" {
+            // (Debian's coturn turnserver.conf, kept in the upgrade case, sets
+            // `syslog`, so that server's log is not on stdout.)
+            assert!(server_log.contains("Drain complete"), "{s}\n{server_log}");
+        }
         let notify = log(&format!("notify-{s}.txt"));
         assert!(notify.lines().any(|l| l.starts_with("STOPPING=1")), "{s}: no STOPPING=1: {notify}");
         // dpkg -r: program gone, configuration and user kept.
@@ -605,7 +615,7 @@ fn man_pages_cover_every_option_and_command() {
         }
         let name: String = line[i + 2..]
             .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
         let roff = format!("\\fB\\-\\-{}\\fR", name.replace('-', "\\-"));
         assert!(page.contains(&roff), "turnserver.1 lacks --{name} (run packaging/man/update-options.py)");

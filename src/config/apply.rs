@@ -450,38 +450,30 @@ impl Builder {
             // coturn: any occurrence enables the exporter, whatever the value.
             "prometheus" => {
                 cfg.prometheus = true;
-                self.unsupported(spec, value)?;
             }
             "prometheus-port" => {
                 cfg.prometheus_port = port(name, v)?;
-                self.unsupported(spec, value)?;
             }
             "prometheus-address" => {
                 cfg.prometheus_address = Some(parse_ip(v).ok_or_else(|| bad_value(name, v, "must be an IP address"))?);
-                self.unsupported(spec, value)?;
             }
             "prometheus-path" => {
                 cfg.prometheus_path = v.to_string();
-                self.unsupported(spec, value)?;
             }
             "prometheus-username-labels" => {
                 cfg.prometheus_username_labels = true;
-                self.unsupported(spec, value)?;
             }
             "prometheus-tls" => {
                 cfg.prometheus_tls = parse_bool(value)?;
                 if cfg.prometheus_tls {
                     cfg.prometheus = true;
                 }
-                self.unsupported(spec, value)?;
             }
             "prometheus-cert" => {
                 cfg.prometheus_cert = Some(v.into());
-                self.unsupported(spec, value)?;
             }
             "prometheus-key" => {
                 cfg.prometheus_key = Some(v.into());
-                self.unsupported(spec, value)?;
             }
             "web-admin" => {
                 cfg.web_admin = parse_bool(value)?;

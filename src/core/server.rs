@@ -196,6 +196,13 @@ pub struct ServerStats {
     pub binding_errors: u64,
     /// Allocates refused because the server is draining.
     pub refused_draining: u64,
+    /// Datagrams (or framed stream messages) from clients and peers handed
+    /// to the core.
+    pub packets_processed: u64,
+    /// Of those, the ones neither answered nor relayed (junk, no allocation,
+    /// permission or channel, over `max-bps`, a suppressed 401, an ignored
+    /// indication or answer).
+    pub packets_dropped: u64,
 }
 
 /// Why a signed request was not accepted (a plain 401 challenge to a request
@@ -243,6 +250,12 @@ impl ServerStats {
     pub(crate) fn auth_failed(&mut self, why: AuthFailure) {
         self.auth_failures[why as usize] += 1;
     }
+}
+
+/// What a packet may leave behind: transmits and database lookups.
+#[inline]
+fn out_marks(out: &Outputs) -> (usize, usize) {
+    (out.transmits.len(), out.credential_queries.len())
 }
 
 pub struct Server {
@@ -344,6 +357,33 @@ impl Server {
         relays: &mut dyn RelayProvider,
         out: &mut Outputs,
     ) {
+        let before = out_marks(out);
+        self.client_datagram(now, transport, local, from, data, relays, out);
+        self.count_packet(before, out);
+    }
+
+    /// Count one packet for `turn_packet_processed`/`turn_packet_dropped`:
+    /// dropped when it left nothing to send and no database lookup behind.
+    /// Two length reads per packet, on counters this thread owns.
+    #[inline]
+    fn count_packet(&mut self, before: (usize, usize), out: &Outputs) {
+        self.stats.packets_processed += 1;
+        if out_marks(out) == before {
+            self.stats.packets_dropped += 1;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn client_datagram(
+        &mut self,
+        now: Now,
+        transport: Transport,
+        local: SocketAddr,
+        from: SocketAddr,
+        data: &[u8],
+        relays: &mut dyn RelayProvider,
+        out: &mut Outputs,
+    ) {
         if ChannelData::is_channel_data(data) {
             self.client_channel_data(now, transport, local, from, data, out);
             return;
@@ -404,7 +444,9 @@ impl Server {
 
     /// A datagram from `from` arrived on relay socket `relay`.
     pub fn handle_peer_datagram(&mut self, now: Now, relay: RelayId, from: SocketAddr, data: &[u8], out: &mut Outputs) {
+        let before = out_marks(out);
         self.peer_data(now, relay, from, data, out);
+        self.count_packet(before, out);
     }
 
     /// The earliest time [`Server::handle_timeouts`] has work to do.

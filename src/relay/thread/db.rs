@@ -132,6 +132,8 @@ impl RelayThread {
             _ => None,
         };
         self.server.handle_client_datagram(now, transport, local, from, data, &mut self.relays, &mut self.out);
+        // A re-run is not a new packet: it was counted when it arrived.
+        self.server.stats.packets_processed = self.server.stats.packets_processed.saturating_sub(1);
         // Answers expired in between: wait again.
         self.park_if_waiting(now, transport, local, from, data);
         let allocated = self.server.allocation_on(transport, from, local).is_some();

@@ -428,24 +428,19 @@ impl Builder {
             "cli" => {
                 self.cli = parse_bool(value)?;
                 cfg.cli = self.cli;
-                self.unsupported(spec, value)?;
             }
             "cli-password" => {
                 self.cli_password_empty = v.is_empty();
                 cfg.cli_password = v.to_string();
-                self.unsupported(spec, value)?;
             }
             "cli-ip" => {
                 cfg.cli_ip = parse_ip(v).ok_or_else(|| bad_value(name, v, "must be an IP address"))?;
-                self.unsupported(spec, value)?;
             }
             "cli-port" => {
                 cfg.cli_port = port(name, v)?;
-                self.unsupported(spec, value)?;
             }
             "cli-max-output-sessions" => {
                 cfg.cli_max_output_sessions = u32::try_from(atoi(v).max(0)).unwrap_or(u32::MAX);
-                self.unsupported(spec, value)?;
             }
             // coturn: any occurrence enables the exporter, whatever the value.
             "prometheus" => {

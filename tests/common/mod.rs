@@ -426,6 +426,23 @@ impl TestServer {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
+    /// Waits up to `timeout` for the server to exit by itself (CLI `stop`,
+    /// drain); its exit status, or `None` while it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops the server (SIGTERM, then SIGKILL after [`STOP_GRACE`]) and
     /// returns its exit status.
     pub fn stop(&mut self) -> Option<ExitStatus> {

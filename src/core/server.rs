@@ -106,6 +106,11 @@ pub struct CoreConfig {
     /// existing sessions carry on. Shared by every thread and kept across
     /// reloads.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// `--mobility` (RFC 8016): MOBILITY-TICKET is honoured (405 otherwise).
+    pub mobility: bool,
+    /// Seals the mobility tickets; one per process, kept across reloads so
+    /// tickets stay valid.
+    pub ticket_key: Arc<super::mobility::TicketKey>,
 }
 
 impl CoreConfig {
@@ -146,6 +151,8 @@ impl CoreConfig {
             server_relay: false,
             traffic_by_user: false,
             draining: Arc::default(),
+            mobility: false,
+            ticket_key: Arc::default(),
         }
     }
 }
@@ -263,6 +270,8 @@ pub struct Server {
     pub(crate) events: Vec<super::events::AllocEvent>,
     /// Traffic of sessions that ended, by realm (and user), for the metrics.
     pub(crate) finished_traffic: HashMap<super::admin::TrafficKey, super::admin::Traffic>,
+    /// RFC 8016 tickets and moves in progress.
+    pub(crate) mobility: super::mobility::Mobility,
     pub stats: ServerStats,
 }
 
@@ -283,6 +292,7 @@ impl Server {
             tcp: Default::default(),
             events: Vec::new(),
             finished_traffic: HashMap::new(),
+            mobility: Default::default(),
             stats: ServerStats::default(),
         }
     }
@@ -312,6 +322,9 @@ impl Server {
     /// A stream client's connection closed: its allocation goes with it
     /// (RFC 8656: the allocation lives as long as the control connection).
     pub fn client_closed(&mut self, transport: Transport, local: SocketAddr, client: SocketAddr, relays: &mut dyn RelayProvider) {
+        if self.mobile_closed(transport, local, client) {
+            return;
+        }
         if let Some(&slot) = self.by_client.get(&(transport, client, local)) {
             self.remove_allocation(slot, relays, "TCP connection closed by client");
         }
@@ -336,6 +349,7 @@ impl Server {
         relays: &mut dyn RelayProvider,
         out: &mut Outputs,
     ) {
+        self.complete_move(transport, local, from);
         if ChannelData::is_channel_data(data) {
             self.client_channel_data(now, transport, local, from, data, out);
             return;
@@ -466,6 +480,7 @@ impl Server {
         self.timers.compact(|d, s| allocs.get(s).is_some_and(|x| x.timer_at == d), allocs.len());
         self.event_deleted(&a);
         self.by_client.remove(&(a.transport, a.client, a.local));
+        self.forget_mobile(&a);
         if !a.shared {
             self.by_relay.remove(&a.relay);
             if let Some(s) = a.second {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod dual;
+mod mobility;
 mod fuzz;
 mod multiplex;
 mod rfc5780;

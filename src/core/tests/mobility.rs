@@ -1,7 +1,10 @@
 //! RFC 8016 mobility: tickets, resumes from a new 5-tuple, make-before-break.
 
 use super::*;
-use crate::core::{RelayId, Server};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::core::{Outputs, RelayId, Server, Transport};
 
 const PEER: &str = "203.0.113.5:7000";
 

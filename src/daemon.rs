@@ -132,6 +132,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
         .then(|| Arc::new(crate::core::ratelimit::UnauthLimiter::new(cfg.unauthorized_ratelimit_rps)));
     core.check_origin_consistency = cfg.check_origin_consistency;
     core.server_relay = cfg.server_relay;
+    core.mobility = cfg.mobility;
     core.multiplex_max_peers = cfg.multiplex_peer_max_peers as usize;
     core.external_ip = !cfg.external_ips.is_empty();
     core.alternates = AlternateServers {

@@ -506,7 +506,6 @@ impl Builder {
             }
             "mobility" => {
                 cfg.mobility = parse_bool(value)?;
-                self.unsupported(spec, value)?;
             }
             "oauth" => {
                 cfg.oauth = parse_bool(value)?;

@@ -279,7 +279,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("dh-file", None, R, false, Y, "<file>", "Diffie-Hellman parameters in PEM."),
     o("proc-user", None, R, false, Y, "<user>", "Switch to this user after binding sockets."),
     o("proc-group", None, R, false, Y, "<group>", "Switch to this group after binding sockets."),
-    o("mobility", None, B, false, U, "", "RFC 8016 mobility (MOBILITY-TICKET)."),
+    o("mobility", None, B, false, Y, "", "RFC 8016 mobility (MOBILITY-TICKET)."),
     // ---- management ----
     o("cli", None, B, false, Y, "", "Enable the telnet management CLI."),
     o("no-cli", None, B, false, Y, "", "Disable the telnet management CLI (the default)."),

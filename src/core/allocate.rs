@@ -80,6 +80,10 @@ impl Server {
             return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
         }
 
+        let mobile = match self.wants_ticket(msg) {
+            Ok(m) => m,
+            Err(code) => return self.error(out, reply, code, k, |_| {}),
+        };
         let token = match msg.reservation_token() {
             None => None,
             Some(Ok(t)) => Some(t),
@@ -255,6 +259,7 @@ impl Server {
                 Some(Ok(o)) => Some(o.into()),
                 _ => None,
             },
+            mobile: None,
         };
         tracing::info!("{}. Local relay addr: {}", alloc.family.label(), binding.local);
         if let Some(s) = &alloc.second {
@@ -274,6 +279,9 @@ impl Server {
             }
         }
         self.timers.arm(expires_ms, slot);
+        if mobile {
+            self.issue_ticket(slot, None);
+        }
         self.stats.allocations_created += 1;
         self.event_new(slot, false);
         self.allocate_success(slot, now, reply, out);
@@ -291,6 +299,7 @@ impl Server {
         };
         let address_error = a.address_error;
         let bandwidth = a.limit.filter(|_| a.report_bandwidth).map(|l| bps_to_bandwidth_attr(l.bps()));
+        let ticket = self.ticket_of(slot);
         if self.cfg.verbose {
             tracing::info!(
                 "session {:018}: realm <{}> user <{}>: incoming packet ALLOCATE processed, success",
@@ -315,10 +324,16 @@ impl Server {
             if let Some(bw) = bandwidth {
                 b.add_u32(AttrType::BANDWIDTH, bw);
             }
+            if let Some(t) = &ticket {
+                b.add_raw(AttrType::MOBILITY_TICKET, t.as_bytes());
+            }
         });
     }
 
     pub(crate) fn refresh(&mut self, now: Now, msg: &Message, reply: Reply, relays: &mut dyn RelayProvider, out: &mut Outputs) {
+        if msg.get(AttrType::MOBILITY_TICKET).is_some() {
+            return self.mobile_refresh(now, msg, reply, relays, out);
+        }
         let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
         let k = auth.key.as_ref().map(|k| &k[..]);
         let Dest::Client { transport, local, to: client } = reply.dest else { return };

@@ -105,6 +105,9 @@ pub struct Allocation {
     pub report_bandwidth: bool,
     /// The ORIGIN of the Allocate, for `--check-origin-consistency`.
     pub origin: Option<Box<str>>,
+    /// RFC 8016: the allocation's ticket and a move in progress (`None`:
+    /// the client asked for no ticket).
+    pub mobile: Option<Box<super::mobility::MobileState>>,
 }
 
 impl Allocation {

@@ -7,6 +7,7 @@ pub mod bandwidth;
 pub mod credentials;
 pub mod dbauth;
 pub mod dynamic;
+pub mod mobility;
 pub mod nonce;
 pub mod peer_policy;
 pub mod allocation;

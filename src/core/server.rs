@@ -112,6 +112,11 @@ pub struct CoreConfig {
     /// Redis stats DB do not publish two allocations under one key; 0 in
     /// tests and tools, as coturn.
     pub session_id_start: u64,
+    /// `--mobility` (RFC 8016): MOBILITY-TICKET is honoured (405 otherwise).
+    pub mobility: bool,
+    /// Seals the mobility tickets; one per process, kept across reloads so
+    /// tickets stay valid.
+    pub ticket_key: Arc<super::mobility::TicketKey>,
 }
 
 impl CoreConfig {
@@ -153,6 +158,8 @@ impl CoreConfig {
             traffic_by_user: false,
             draining: Arc::default(),
             session_id_start: 0,
+            mobility: false,
+            ticket_key: Arc::default(),
         }
     }
 }
@@ -283,6 +290,8 @@ pub struct Server {
     pub(crate) events: Vec<super::events::AllocEvent>,
     /// Traffic of sessions that ended, by realm (and user), for the metrics.
     pub(crate) finished_traffic: HashMap<super::admin::TrafficKey, super::admin::Traffic>,
+    /// RFC 8016 tickets and moves in progress.
+    pub(crate) mobility: super::mobility::Mobility,
     pub stats: ServerStats,
 }
 
@@ -304,6 +313,7 @@ impl Server {
             tcp: Default::default(),
             events: Vec::new(),
             finished_traffic: HashMap::new(),
+            mobility: Default::default(),
             stats: ServerStats::default(),
         }
     }
@@ -333,6 +343,9 @@ impl Server {
     /// A stream client's connection closed: its allocation goes with it
     /// (RFC 8656: the allocation lives as long as the control connection).
     pub fn client_closed(&mut self, transport: Transport, local: SocketAddr, client: SocketAddr, relays: &mut dyn RelayProvider) {
+        if self.mobile_closed(transport, local, client) {
+            return;
+        }
         if let Some(&slot) = self.by_client.get(&(transport, client, local)) {
             self.remove_allocation(slot, relays, "TCP connection closed by client");
         }
@@ -384,6 +397,7 @@ impl Server {
         relays: &mut dyn RelayProvider,
         out: &mut Outputs,
     ) {
+        self.complete_move(transport, local, from);
         if ChannelData::is_channel_data(data) {
             self.client_channel_data(now, transport, local, from, data, out);
             return;
@@ -516,6 +530,7 @@ impl Server {
         self.timers.compact(|d, s| allocs.get(s).is_some_and(|x| x.timer_at == d), allocs.len());
         self.event_deleted(&a);
         self.by_client.remove(&(a.transport, a.client, a.local));
+        self.forget_mobile(&a);
         if !a.shared {
             self.by_relay.remove(&a.relay);
             if let Some(s) = a.second {

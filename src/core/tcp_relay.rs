@@ -84,7 +84,7 @@ struct TcpConnection {
 pub struct TcpRelays {
     conns: HashMap<u32, TcpConnection>,
     seq: u32,
-    actions: Vec<TcpAction>,
+    pub(super) actions: Vec<TcpAction>,
     /// Connect and ConnectionBind deadlines by CONNECTION-ID; an entry whose
     /// connection is gone, bound or re-armed is skipped when it comes due.
     timers: Timers,

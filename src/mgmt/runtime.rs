@@ -352,6 +352,7 @@ pub fn rebuild_core(old: &CoreConfig, cfg: &Config, db_denied: &[IpRange]) -> an
     }
     core.rfc5780 = old.rfc5780.clone();
     core.draining = Arc::clone(&old.draining);
+    core.ticket_key = Arc::clone(&old.ticket_key);
     core.traffic_by_user = old.traffic_by_user;
     core.session_id_start = old.session_id_start;
     Ok(core)

@@ -19,6 +19,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 mod control;
+mod mobility;
 mod stats;
 mod tcp_relay;
 pub use tcp_relay::Mailbox;
@@ -300,6 +301,9 @@ pub struct RelayThread {
     /// An accept failure was logged and no accept has succeeded since: one
     /// warning per episode, not one per failure.
     accept_failing: bool,
+    /// RFC 8016: moved client 5-tuples whose allocation lives on another
+    /// thread (see `mobility.rs`).
+    forwards: HashMap<(SocketAddr, SocketAddr), mobility::Forward>,
 }
 
 impl RelayThread {
@@ -366,6 +370,7 @@ impl RelayThread {
             stats_out: setup.stats_sink.map(stats::StatsReporter::new),
             wake_at: Vec::new(),
             accept_failing: false,
+            forwards: HashMap::new(),
         })
     }
 
@@ -450,6 +455,7 @@ impl RelayThread {
             self.server.handle_tcp_timeouts(later, &mut self.out);
             if now.ms >= next_conn_sweep {
                 self.sweep_conns(now.ms);
+                self.sweep_forwards(now.ms);
                 next_conn_sweep = now.ms + 1000;
             }
             self.dtls_timers(now);
@@ -853,12 +859,18 @@ impl RelayThread {
                                 local = SocketAddr::new(dst, local.port());
                             }
                         }
+                        if self.forward_known(now, local, r.from, r.data) {
+                            continue;
+                        }
                         if self.dtls.is_some() && crate::dtls::looks_like_dtls(r.data) {
                             self.dtls_datagram(now, token.0, local, r.from, r.data);
                             continue;
                         }
                         self.server.handle_client_datagram(now, Transport::Udp, local, r.from, r.data, &mut self.relays, &mut self.out);
                         self.park_if_waiting(now, Transport::Udp, local, r.from, r.data);
+                        if let Some(owner) = self.server.take_forward() {
+                            self.forward_new(now, owner, local, r.from, r.data);
+                        }
                         // Relayed to a peer: carry the client's marks; answers keep the default.
                         for t in &mut self.out.transmits[before..] {
                             if matches!(t.dest, Dest::Peer { .. }) {

@@ -4,6 +4,7 @@
 
 mod admin;
 mod dual;
+mod mobility;
 mod fuzz;
 mod multiplex;
 mod rfc5780;

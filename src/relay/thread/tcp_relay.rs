@@ -28,15 +28,17 @@ pub struct Handoff {
     frame: Vec<u8>,
 }
 
-/// Where other threads leave connections for a thread.
+/// Where other threads leave connections (and, for RFC 8016 mobility, UDP
+/// datagrams: see `mobility.rs`) for a thread.
 pub struct Mailbox {
     queue: Mutex<Vec<Handoff>>,
-    waker: Arc<Waker>,
+    pub(super) datagrams: Mutex<Vec<super::mobility::Forwarded>>,
+    pub(super) waker: Arc<Waker>,
 }
 
 impl Mailbox {
     pub fn new(waker: Arc<Waker>) -> Self {
-        Mailbox { queue: Mutex::new(Vec::new()), waker }
+        Mailbox { queue: Mutex::new(Vec::new()), datagrams: Mutex::new(Vec::new()), waker }
     }
 
     fn post(&self, h: Handoff) -> bool {
@@ -191,6 +193,7 @@ impl RelayThread {
     pub(super) fn drain_mailbox(&mut self, now: Now) {
         let Some(mailboxes) = self.mailboxes.clone() else { return };
         let Some(mine) = mailboxes.get(self.index as usize) else { return };
+        self.take_forwarded(now, mine);
         for Handoff { mut conn, frame } in mine.take() {
             let entry = self.conns.vacant_entry();
             let key = entry.key();

@@ -78,7 +78,7 @@ stop_coturn_service() {
 if [ "${SKIP_INSTALL:-0}" != 1 ]; then
     had_coturn=1
     dpkg-query -W -f='${Status}' coturn 2>/dev/null | grep -q 'install ok installed' || had_coturn=0
-    apt_install coturn stun-client openssl libssl-dev pkg-config chromium iproute2 \
+    apt_install coturn stun-client openssl libssl-dev pkg-config chromium iproute2 curl \
         postgresql mariadb-server redis-server sqlite3
     [ "$had_coturn" -eq 0 ] && stop_coturn_service
 

@@ -272,6 +272,11 @@ pub fn relay_plan(cfg: &Config, local_addrs: &[IpAddr], tls_on: bool, dtls_on: b
         udp_sendmmsg_log: cfg.udp_sendmmsg_log,
         multiplex_port: cfg.multiplex_peer.then_some(cfg.multiplex_peer_port),
         coalesce_us: cfg.udp_coalesce_us,
+        http: crate::relay::http_port::HttpPortOptions {
+            acme_redirect: cfg.acme_redirect.clone(),
+            respond_unsupported: cfg.respond_http_unsupported,
+            web_admin: cfg.web_admin && cfg.web_admin_listen_on_workers && !cfg.no_tls,
+        },
     })
 }
 

@@ -472,27 +472,21 @@ impl Builder {
             }
             "web-admin" => {
                 cfg.web_admin = parse_bool(value)?;
-                self.unsupported(spec, value)?;
             }
             "web-admin-ip" => {
                 cfg.web_admin_ip = parse_ip(v).ok_or_else(|| bad_value(name, v, "must be an IP address"))?;
-                self.unsupported(spec, value)?;
             }
             "web-admin-port" => {
                 cfg.web_admin_port = port(name, v)?;
-                self.unsupported(spec, value)?;
             }
             "web-admin-listen-on-workers" => {
                 cfg.web_admin_listen_on_workers = parse_bool(value)?;
-                self.unsupported(spec, value)?;
             }
             "acme-redirect" => {
                 cfg.acme_redirect = v.to_string();
-                self.unsupported(spec, value)?;
             }
             "respond-http-unsupported" => {
                 cfg.respond_http_unsupported = parse_bool(value)?;
-                self.unsupported(spec, value)?;
             }
             "drain-min-allocations" => {
                 cfg.drain_min_allocations = u32::try_from(atoi(v).max(0)).unwrap_or(u32::MAX);

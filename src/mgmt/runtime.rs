@@ -134,6 +134,11 @@ impl Runtime {
         Arc::clone(&self.lock().core)
     }
 
+    /// The TLS configuration when TLS is on (the web admin serves HTTPS with it).
+    pub fn tls(&self) -> Option<Arc<ReloadableTls>> {
+        self.tls.clone()
+    }
+
     pub fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()
     }

@@ -5,6 +5,7 @@
 //! and spawns one thread per relay thread.
 
 pub mod control;
+pub mod http_port;
 pub mod ports;
 pub mod provider;
 pub mod proxy_protocol;
@@ -57,6 +58,9 @@ pub struct RelayPlan {
     pub coalesce_us: u32,
     /// `--redis-statsdb`: where allocation reports go.
     pub stats_sink: Option<crate::userdb::statsdb::StatsSink>,
+    /// HTTP on the TCP listeners: `--acme-redirect`,
+    /// `--respond-http-unsupported`, `--web-admin-listen-on-workers`.
+    pub http: http_port::HttpPortOptions,
 }
 
 /// Relay threads number: `-m` if given (0 = one thread), else the CPU count
@@ -177,6 +181,7 @@ pub fn start_with_db(
             fast: fast.clone(),
             db: db.clone(),
             stats_sink: plan.stats_sink.clone(),
+            http: Arc::new(plan.http.clone()),
         })?;
         prepared.push(t);
     }

@@ -53,6 +53,20 @@ pub struct Conn {
     pub layer: Layer,
     /// Set once the connection carries RFC 6062 data instead of STUN.
     pub pipe: Option<Pipe>,
+    /// Whether the stream is HTTP (see [`crate::relay::http_port`]).
+    pub http: HttpState,
+    /// An answer is queued that ends the connection once written.
+    pub close_after_write: bool,
+}
+
+/// Is the (decrypted) stream HTTP? Decided once from its first bytes, so the
+/// STUN framing of established connections never looks again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpState {
+    /// Not decided yet (TLS: the first decrypted bytes decide).
+    Unknown,
+    Http,
+    No,
 }
 
 /// The RFC 6062 side of a connection: bytes read from it go, unframed, to its
@@ -98,6 +112,8 @@ impl Conn {
             proxy_pending: proxy,
             layer: Layer::Sniff,
             pipe: None,
+            http: HttpState::Unknown,
+            close_after_write: false,
         }
     }
 
@@ -105,6 +121,7 @@ impl Conn {
     pub fn peer_data(stream: TcpStream, peer: SocketAddr, relay: SocketAddr, now_ms: u64, conn: u32, connecting: bool) -> Self {
         let mut c = Conn::new(stream, peer, relay, now_ms, false);
         c.layer = Layer::Plain;
+        c.http = HttpState::No;
         c.pipe = Some(Pipe { conn, peer_side: true, partner: None, connecting, stalled: false, budget: None });
         c
     }
@@ -129,6 +146,7 @@ impl Conn {
             Sniff::NeedMore => Ok(false),
             Sniff::Stun | Sniff::ChannelData => {
                 self.layer = Layer::Plain;
+                self.http = HttpState::No;
                 Ok(true)
             }
             Sniff::Tls => {
@@ -140,7 +158,12 @@ impl Conn {
                 self.feed_tls(&bytes, cfgs)?;
                 Ok(true)
             }
-            Sniff::Http => Err("HTTP on a TURN port"),
+            Sniff::Http => {
+                // Answered (or closed) by the relay thread's HTTP step.
+                self.layer = Layer::Plain;
+                self.http = HttpState::Http;
+                Ok(true)
+            }
             Sniff::ProxyV1 | Sniff::ProxyV2 | Sniff::Unknown => Err("not a STUN/TURN or TLS stream"),
         }
     }

@@ -19,6 +19,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 mod control;
+mod http;
 mod mobility;
 mod stats;
 mod tcp_relay;
@@ -247,6 +248,8 @@ pub struct ThreadSetup {
     pub db: Option<crate::userdb::service::DbQueue>,
     /// `--redis-statsdb`: allocation reports go here (never blocks).
     pub stats_sink: Option<crate::userdb::statsdb::StatsSink>,
+    /// HTTP on the TCP listeners (`--acme-redirect` and friends).
+    pub http: Arc<crate::relay::http_port::HttpPortOptions>,
 }
 
 /// A thread prepared but not yet running (so the caller can collect wakers
@@ -273,6 +276,7 @@ pub struct RelayThread {
     conn_timeout: Duration,
     tls: Option<Arc<crate::tls::ReloadableTls>>,
     dtls: Option<crate::dtls::DtlsServer>,
+    http: Arc<crate::relay::http_port::HttpPortOptions>,
     /// DTLS sessions by (listener address, client address).
     dtls_sessions: HashMap<(SocketAddr, SocketAddr), DtlsEntry>,
     next_dtls_timer: Instant,
@@ -357,6 +361,7 @@ impl RelayThread {
             conn_timeout: setup.conn_timeout,
             tls: setup.tls,
             dtls: setup.dtls,
+            http: setup.http,
             dtls_sessions: HashMap::new(),
             next_dtls_timer: Instant::now(),
             dirty: Vec::new(),
@@ -654,6 +659,9 @@ impl RelayThread {
                 self.close_conn(key, why);
                 return (0, false);
             }
+            if self.close_if_answered(key) {
+                return (0, false);
+            }
             self.update_interest(key);
         }
         let cfgs = self.tls.as_ref().map(|t| t.configs());
@@ -684,6 +692,13 @@ impl RelayThread {
                     }
                 }
                 continue;
+            }
+            if c.http != super::tcp::HttpState::No {
+                match self.http_step(key) {
+                    http::HttpStep::Stun => continue,
+                    http::HttpStep::Wait => break,
+                    http::HttpStep::Done => return (frames, false),
+                }
             }
             match c.next_frame(&mut self.frame) {
                 Ok(true) => {

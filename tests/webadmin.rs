@@ -301,7 +301,7 @@ fn logon_csrf_pages_and_throttle() {
     assert!(rps.body.contains("<p>0 session(s)</p>"), "{}", rps.body);
     assert!(!https(&s.url("/home"), Some(&rcookie), None, None).body.contains("href=\"/pc\""));
     let rcsrf = rps.csrf();
-    let sid = ps.body.split("<tr><td>").nth(2).unwrap().split('<').next().unwrap().to_string();
+    let sid = ps.body.split("<tr><td>").nth(1).unwrap().split('<').next().unwrap().to_string();
     let a = https(&s.url("/cs"), Some(&rcookie), Some(&[("sid", &sid), ("csrf", &rcsrf)]), None);
     assert_eq!(redirect_msg(&a), format!("Error: no session {sid}"));
     assert_eq!(client.refresh(600), 0, "the realm admin could not cancel another realm's session");
@@ -337,8 +337,11 @@ fn logon_csrf_pages_and_throttle() {
 fn oversized_and_garbage_requests_get_errors() {
     let s = Server::start(&[]);
     let big = "a".repeat(100 * 1024);
+    // 413 (the server answers before reading the body; curl may see the
+    // reset of the unread rest instead, status 0): never a logon attempt.
     let a = https(&s.url("/logon"), None, Some(&[("uname", &big)]), None);
-    assert_eq!(a.status, 413);
+    assert!(a.status == 413 || a.status == 0, "{a:?}");
+    assert!(!s.log().contains("failed logon"), "{}", s.log());
     let a = https(&s.url("/nowhere"), None, None, None);
     assert_eq!(a.status, 303);
     let cookie = session(&s, ADMIN, ADMIN_PASS);
@@ -483,8 +486,17 @@ impl Browser {
         let child = cmd.spawn().unwrap();
         drop((cmd_r, ev_w));
         let mut b = Browser { child, to: cmd_w, from: BufReader::new(ev_r), next_id: 0, session: String::new() };
-        let targets = b.call("Target.getTargets", "{}", false);
-        let page = targets["targetInfos"].as_array().unwrap().iter().find(|t| t["type"] == "page").expect("a page target").clone();
+        // The first page may take a moment to exist.
+        let mut page = None;
+        for _ in 0..50 {
+            let targets = b.call("Target.getTargets", "{}", false);
+            page = targets["targetInfos"].as_array().and_then(|a| a.iter().find(|t| t["type"] == "page").cloned());
+            if page.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let page = page.expect("a page target");
         let attached = b.call("Target.attachToTarget", &format!("{{\"targetId\":{},\"flatten\":true}}", page["targetId"]), false);
         b.session = attached["sessionId"].as_str().unwrap().to_string();
         b
@@ -509,6 +521,10 @@ impl Browser {
             buf.pop();
             let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
             if v["id"] == id {
+                if v.get("error").is_some() && method == "Runtime.evaluate" {
+                    // The page is between two documents: try again later.
+                    return serde_json::Value::Null;
+                }
                 assert!(v.get("error").is_none(), "{method} failed: {v}");
                 return v["result"].clone();
             }

@@ -78,15 +78,6 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A directory kept for the whole test process (packages are built once).
-fn keep_dir(prefix: &str) -> PathBuf {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .expect("temp dir")
-        .keep()
-}
-
 /// The `.deb`, built once per test process with `cargo deb --no-build` from
 /// the release binaries scripts/test.sh built (`--strip`: the release profile
 /// keeps line tables, which cargo-deb would otherwise ship).
@@ -94,7 +85,10 @@ fn deb() -> &'static Path {
     static DEB: OnceLock<PathBuf> = OnceLock::new();
     DEB.get_or_init(|| {
         need_tool("cargo-deb");
-        let out_dir = keep_dir("turnserver-pkg-deb-");
+        // One fixed place, overwritten by each run (no leftovers in /tmp).
+        let out_dir = repo_root().join("target/packaging-test/deb");
+        let _ = fs::remove_dir_all(&out_dir);
+        fs::create_dir_all(&out_dir).expect("create target/packaging-test/deb");
         let target = PathBuf::from(env!("CARGO_BIN_EXE_turnserver"));
         assert!(target.is_file(), "no release binary at {}", target.display());
         let path = path_with_cargo_bin();

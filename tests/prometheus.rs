@@ -39,7 +39,7 @@ fn venv_python() -> PathBuf {
 /// Parses a scrape (or fetches one over HTTPS first) with the reference
 /// parser and prints one line per family (`# name type`) and per sample
 /// (`name{sorted labels}\tvalue`). A parse error fails the script.
-const PARSER: &str = r#"
+const PARSER: &str = r##"
 import sys, ssl, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 src = sys.argv[1]
@@ -59,7 +59,7 @@ for fam in text_string_to_metric_families(text):
     for s in fam.samples:
         labels = ",".join('%s="%s"' % (k, v) for k, v in sorted(s.labels.items()))
         print("%s{%s}\t%r" % (s.name, labels, s.value))
-"#;
+"##;
 
 /// A parsed scrape: sample `name{labels}` (labels sorted, `{}` when none) →
 /// value, and family name → type.
@@ -71,8 +71,17 @@ struct Scrape {
 }
 
 impl Scrape {
+    /// The value of sample `key`. The parser reports a counter's samples with
+    /// a `_total` suffix even when the text (coturn's names) has none, so
+    /// `name{..}` also finds `name_total{..}`.
     fn get(&self, key: &str) -> f64 {
-        *self.samples.get(key).unwrap_or_else(|| panic!("{key} missing from the scrape: {:#?}", self.samples.keys().collect::<Vec<_>>()))
+        let (name, labels) = key.split_at(key.find('{').unwrap_or(key.len()));
+        let alt = format!("{name}_total{labels}");
+        *self
+            .samples
+            .get(key)
+            .or_else(|| self.samples.get(&alt))
+            .unwrap_or_else(|| panic!("{key} missing from the scrape: {:#?}", self.samples.keys().collect::<Vec<_>>()))
     }
 }
 

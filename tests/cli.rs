@@ -233,7 +233,7 @@ fn five_wrong_passwords_close_the_connection() {
 
 #[test]
 fn hashed_password_from_turnadmin() {
-    let out = run_cmd(env!("CARGO_BIN_EXE_turnadmin"), &["-P", "-p", PASSWORD], Duration::from_secs(10));
+    let out = run_cmd(std::path::Path::new(env!("CARGO_BIN_EXE_turnadmin")), &["-P", "-p", PASSWORD], Duration::from_secs(10));
     assert!(out.success(), "{}", out.describe());
     let hash = out.stdout.trim().to_string();
     assert!(hash.starts_with("$5$"), "{hash}");

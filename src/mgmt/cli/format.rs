@@ -542,7 +542,7 @@ mod tests {
     fn ps_lists_a_session_like_coturn() {
         let list = vec![info(1_000_000_000_000_003, "alice", "example.org", Transport::Udp)];
         let out = sessions(&list, &Filter::default(), "", true, 256, true);
-        let expected = "\n    1) id=1000000000000000003, user <alice>:\n      realm: example.org\n      started 7 secs ago\n      \
+        let expected = "\n    1) id=001000000000000003, user <alice>:\n      realm: example.org\n      started 7 secs ago\n      \
                         expiring in 593 secs\n      client protocol UDP, relay protocol UDP\n      client addr 127.0.0.1:36093, \
                         server addr 127.0.0.1:3478\n      relay addr 127.0.0.1:40090\n      fingerprints enforced: ON\n      \
                         usage: rp=7, rb=744, sp=6, sb=548\n      peer usage: rp=0, rb=0, sp=0, sb=0\n      peers:\n          \

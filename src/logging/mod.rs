@@ -513,6 +513,7 @@ mod tests {
         let (outputs, _) = build_outputs(&o, libc::LOG_USER, &[]);
         let handle = LogHandle {
             out: Arc::new(outputs),
+            max: Arc::default(),
         };
         assert_eq!(handle.path(), Some(path.clone()));
         handle.out.emit(LogLevel::Info, "one");

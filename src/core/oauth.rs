@@ -341,9 +341,14 @@ impl Server {
             Ok(r) => r,
             Err(_) => return OauthOutcome::Refused(format!("oauth key <{kid}>: token expired")),
         };
-        if !msg.check_any_integrity(&t.mac_key) {
+        // coturn (server and turnutils_uclient -J) keys SHA-1 MESSAGE-INTEGRITY
+        // with the first 16 bytes of the mac_key (its SHA-1 HMAC key size);
+        // the RFC takes the whole mac_key. Both are accepted; the one that
+        // verified signs the session.
+        let short = t.mac_key.get(..16).and_then(MacKey::from_slice);
+        let Some(mac_key) = [Some(t.mac_key), short].into_iter().flatten().find(|k| msg.check_any_integrity(k)) else {
             return OauthOutcome::Refused(format!("oauth key <{kid}>: wrong message integrity"));
-        }
+        };
         let expires = now.unix + remaining;
         if self.token_sessions.expiry.len() >= SESSIONS_MAX {
             let by_client = &self.by_client;
@@ -351,7 +356,7 @@ impl Server {
         }
         self.token_sessions.expiry.insert(tuple, expires);
         let realm = if row.realm.is_empty() { self.cfg.credentials.realm.clone() } else { row.realm };
-        OauthOutcome::Verified(AuthInfo { username: kid.to_string(), realm, key: Some(t.mac_key), expires_unix: Some(expires) })
+        OauthOutcome::Verified(AuthInfo { username: kid.to_string(), realm, key: Some(mac_key), expires_unix: Some(expires) })
     }
 
     /// A request without ACCESS-TOKEN on the 5-tuple of an allocation made

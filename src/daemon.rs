@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 
 use crate::config::{self, Command, Config};
-use crate::core::credentials::{parse_user_spec, AuthMode, Credentials};
+use crate::core::credentials::{parse_user_sha256, parse_user_spec, AuthMode, Credentials, RestHmac};
 use crate::core::nonce::NonceGen;
 use crate::core::peer_policy::{IpRange, OwnAddresses, PeerPolicy};
 use crate::core::quota::Quotas;
@@ -81,6 +81,10 @@ pub fn run(args: &[String]) -> i32 {
 /// Build the core's settings from the configuration.
 pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     let realm = cfg.realm.clone();
+    // RFC 8489 SHA-256 keys of the users given with a password.
+    let sha256_users: std::collections::HashMap<String, [u8; 32]> =
+        cfg.users.iter().filter_map(|spec| parse_user_sha256(spec, &realm)).collect();
+    let rest_hmac = if cfg.rest_api_hmac_sha256 { RestHmac::Sha256 } else { RestHmac::Sha1 };
     let mode = if cfg.use_auth_secret || !cfg.static_auth_secrets.is_empty() {
         AuthMode::RestSecret { secrets: cfg.static_auth_secrets.clone(), separator: cfg.rest_api_separator }
     } else if cfg.lt_cred_mech || !cfg.users.is_empty() {
@@ -104,7 +108,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
         own: OwnAddresses::default(),
     };
     let mut core = CoreConfig::new(
-        Credentials { mode, realm },
+        Credentials { mode, realm, sha256_users, rest_hmac },
         NonceGen::new(cfg.stateless_nonce_secret.as_deref(), cfg.stale_nonce),
     );
     core.peers = peers;
@@ -122,6 +126,9 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     core.stun_only = cfg.stun_only;
     core.no_stun = cfg.no_stun;
     core.secure_stun = cfg.secure_stun;
+    core.rfc8489 = cfg.rfc8489_auth;
+    core.oauth = cfg.oauth;
+    core.oauth_server_name = cfg.server_name.clone().unwrap_or_else(|| cfg.realm.clone());
     core.default_family = cfg.allocation_default_address_family;
     core.verbose = cfg.verbose || cfg.very_verbose;
     core.quotas = Arc::new(Quotas::new(cfg.user_quota, cfg.total_quota));

@@ -317,6 +317,14 @@ impl Builder {
                     cfg.rest_api_separator = c;
                 }
             }
+            "rest-api-hmac" => {
+                cfg.rest_api_hmac_sha256 = match v.to_ascii_lowercase().as_str() {
+                    "sha1" | "sha-1" => false,
+                    "sha256" | "sha-256" => true,
+                    _ => return Err(bad_value(name, v, "must be sha1 or sha256")),
+                };
+            }
+            "rfc8489-auth" => cfg.rfc8489_auth = parse_bool(value)?,
             "stale-nonce" => cfg.stale_nonce = number_or(name, value, 600)?,
             "stateless-nonce" => cfg.stateless_nonce = parse_bool(value)?,
             "stateless-nonce-secret" => {
@@ -503,11 +511,9 @@ impl Builder {
             }
             "oauth" => {
                 cfg.oauth = parse_bool(value)?;
-                self.unsupported(spec, value)?;
             }
             "server-name" => {
                 cfg.server_name = Some(v.to_string());
-                self.unsupported(spec, value)?;
             }
             // coturn resolves the names while reading the options: an unknown
             // one is fatal before anything is opened.

@@ -128,6 +128,10 @@ pub struct Config {
     pub use_auth_secret: bool,
     pub static_auth_secrets: Vec<String>,
     pub rest_api_separator: char,
+    /// `--rest-api-hmac` (ours): false = HMAC-SHA1 (coturn), true = HMAC-SHA256.
+    pub rest_api_hmac_sha256: bool,
+    /// `--rfc8489-auth` (ours): advertise RFC 8489 password algorithms.
+    pub rfc8489_auth: bool,
     /// `--stale-nonce`: seconds, 0 = never. Default 600.
     pub stale_nonce: u32,
     pub stateless_nonce_secret: Option<String>,
@@ -468,6 +472,8 @@ impl Default for Config {
             use_auth_secret: false,
             static_auth_secrets: Vec::new(),
             rest_api_separator: ':',
+            rest_api_hmac_sha256: false,
+            rfc8489_auth: false,
             stale_nonce: 600,
             stateless_nonce_secret: None,
             secure_stun: false,

@@ -216,7 +216,7 @@ impl Server {
             }
         };
 
-        let lifetime = self.grant_lifetime(lifetime_req);
+        let lifetime = auth.cap_lifetime(self.grant_lifetime(lifetime_req), now);
         let session_id = self.new_session_id();
         let expires_ms = now.ms + u64::from(lifetime) * 1000;
         let alloc = Allocation {
@@ -368,7 +368,7 @@ impl Server {
             self.remove_allocation(slot, relays, "allocation deleted by client (refresh with zero lifetime)");
             return;
         }
-        let lifetime = self.grant_lifetime(requested);
+        let lifetime = auth.cap_lifetime(self.grant_lifetime(requested), now);
         if let Some(a) = self.allocs.get_mut(slot) {
             a.expires_ms = now.ms + u64::from(lifetime) * 1000;
             a.lifetime_secs = lifetime;

@@ -65,7 +65,7 @@ pub struct Allocation {
     pub username: String,
     pub realm: String,
     /// The long-term key the allocation was authenticated with (signs answers).
-    pub key: Option<[u8; 16]>,
+    pub key: Option<crate::stun::integrity::MacKey>,
     pub expires_ms: u64,
     /// When the Allocate succeeded (process clock, ms), for the admin views.
     pub created_ms: u64,

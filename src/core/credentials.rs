@@ -7,6 +7,10 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
+use sha2::Sha256;
+
+use crate::stun::integrity::{ct_eq, long_term_key_sha256, MacKey};
+use crate::stun::rfc8489::{userhash, PasswordAlgorithm};
 
 /// The credential mechanism in force.
 #[derive(Debug, Clone)]
@@ -29,11 +33,25 @@ pub enum AuthMode {
 pub enum KeyLookup {
     /// Candidate long-term keys (REST: one per secret, in order). The request is
     /// accepted when its MESSAGE-INTEGRITY verifies with any of them.
-    Found(Vec<[u8; 16]>),
+    Found(Vec<MacKey>),
+    /// The user exists but has no key for the requested password algorithm,
+    /// only for this one (a `0x` MD5 key asked for SHA-256).
+    OnlyAlgorithm(PasswordAlgorithm),
     /// REST username whose timestamp is in the past (or unparsable): 401.
     Expired,
     /// No such user: 401.
     Unknown,
+}
+
+/// The HMAC of TURN REST API passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestHmac {
+    /// base64(HMAC-SHA1(secret, username)): coturn's, the default.
+    #[default]
+    Sha1,
+    /// base64(HMAC-SHA256(secret, username)): `--rest-api-hmac=sha256` (ours,
+    /// coturn issue #2062).
+    Sha256,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +59,11 @@ pub struct Credentials {
     pub mode: AuthMode,
     /// The default realm (`--realm`).
     pub realm: String,
+    /// RFC 8489 SHA-256 keys of static users given with a password (users
+    /// given as `0x` MD5 keys have none: they can only use MD5).
+    pub sha256_users: HashMap<String, [u8; 32]>,
+    /// `--rest-api-hmac`.
+    pub rest_hmac: RestHmac,
 }
 
 impl Credentials {
@@ -54,15 +77,26 @@ impl Credentials {
     /// A REALM other than the default realm is `Unknown` in every mode (there
     /// are no per-realm users or secrets without a database).
     pub fn lookup(&self, username: &str, realm: &str, now_unix: u64) -> KeyLookup {
+        self.lookup_alg(username, realm, now_unix, PasswordAlgorithm::Md5)
+    }
+
+    /// [`Credentials::lookup`] for an RFC 8489 password algorithm: MD5 keys
+    /// as always, or SHA-256(username ":" realm ":" password) keys, which only
+    /// users known by their password have.
+    pub fn lookup_alg(&self, username: &str, realm: &str, now_unix: u64, alg: PasswordAlgorithm) -> KeyLookup {
         match &self.mode {
             AuthMode::NoAuth => KeyLookup::Unknown,
             AuthMode::LongTerm { users } => {
                 if realm != self.realm {
                     return KeyLookup::Unknown;
                 }
-                match users.get(username) {
-                    Some(key) => KeyLookup::Found(vec![*key]),
-                    None => KeyLookup::Unknown,
+                match (users.get(username), alg) {
+                    (Some(key), PasswordAlgorithm::Md5) => KeyLookup::Found(vec![MacKey::from(*key)]),
+                    (Some(_), PasswordAlgorithm::Sha256) => match self.sha256_users.get(username) {
+                        Some(k) => KeyLookup::Found(vec![MacKey::from(*k)]),
+                        None => KeyLookup::OnlyAlgorithm(PasswordAlgorithm::Md5),
+                    },
+                    (None, _) => KeyLookup::Unknown,
                 }
             }
             AuthMode::RestSecret { secrets, separator } => {
@@ -71,16 +105,50 @@ impl Credentials {
                 }
                 match rest_expiry(username, *separator) {
                     Some(expiry) if expiry >= now_unix => KeyLookup::Found(
-                        secrets
-                            .iter()
-                            .map(|s| long_term_key(username, realm, &rest_password(s, username)))
-                            .collect(),
+                        secrets.iter().map(|s| rest_key(self.rest_hmac, alg, s, username, realm)).collect(),
                     ),
                     _ => KeyLookup::Expired,
                 }
             }
         }
     }
+}
+
+impl Credentials {
+    /// Credentials with no SHA-256 static keys and coturn's SHA-1 REST HMAC.
+    pub fn new(mode: AuthMode, realm: String) -> Credentials {
+        Credentials { mode, realm, sha256_users: HashMap::new(), rest_hmac: RestHmac::Sha1 }
+    }
+
+    /// The static user whose USERHASH (SHA-256(username ":" realm)) this is.
+    /// Static users only: a database cannot be searched by hash (see
+    /// docs/authentication.md), and REST usernames carry their expiry.
+    pub fn user_by_hash(&self, hash: &[u8], realm: &str) -> Option<String> {
+        let AuthMode::LongTerm { users } = &self.mode else { return None };
+        if realm != self.realm {
+            return None;
+        }
+        users.keys().find(|name| ct_eq(&userhash(name, realm), hash)).cloned()
+    }
+}
+
+/// The long-term key of a REST API username for one secret.
+pub fn rest_key(hmac: RestHmac, alg: PasswordAlgorithm, secret: &str, username: &str, realm: &str) -> MacKey {
+    let password = rest_password_with(hmac, secret, username);
+    match alg {
+        PasswordAlgorithm::Md5 => MacKey::from(long_term_key(username, realm, &password)),
+        PasswordAlgorithm::Sha256 => MacKey::from(long_term_key_sha256(username, realm, &password)),
+    }
+}
+
+/// SHA-256 long-term key of a `--user name:password` value (`None` for the
+/// `name:0x<md5 key>` form, which cannot give one).
+pub fn parse_user_sha256(spec: &str, realm: &str) -> Option<(String, [u8; 32])> {
+    let (name, secret) = spec.split_once(':')?;
+    if name.is_empty() || secret.starts_with("0x") {
+        return None;
+    }
+    Some((name.to_string(), long_term_key_sha256(name, realm, secret)))
 }
 
 /// Parse a `--user` value: `name:password` or `name:0x<32 hex key>`, giving the
@@ -159,10 +227,26 @@ fn parse_unix(s: &str) -> Option<u64> {
 
 /// REST API password for a username: base64(HMAC-SHA1(secret, username)).
 pub fn rest_password(secret: &str, username: &str) -> String {
-    let mut m = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes())
-        .expect("HMAC accepts keys of any length");
-    m.update(username.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
+    rest_password_with(RestHmac::Sha1, secret, username)
+}
+
+/// REST API password with the configured HMAC.
+pub fn rest_password_with(hmac: RestHmac, secret: &str, username: &str) -> String {
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    // HMAC takes keys of any length, so `new_from_slice` cannot fail.
+    #[allow(clippy::expect_used)]
+    match hmac {
+        RestHmac::Sha1 => {
+            let mut m = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+            m.update(username.as_bytes());
+            b64.encode(m.finalize().into_bytes())
+        }
+        RestHmac::Sha256 => {
+            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+            m.update(username.as_bytes());
+            b64.encode(m.finalize().into_bytes())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -170,7 +254,7 @@ pub fn rest_password(secret: &str, username: &str) -> String {
 mod tests {
     use super::*;
 
-    fn hex(k: &[u8; 16]) -> String {
+    fn hex(k: &[u8]) -> String {
         k.iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -263,6 +347,8 @@ mod tests {
                 separator: ':',
             },
             realm: "north.gov".into(),
+            sha256_users: HashMap::new(),
+            rest_hmac: RestHmac::Sha1,
         }
     }
 
@@ -342,10 +428,12 @@ mod tests {
                 users: HashMap::from([(n, k)]),
             },
             realm: "north.gov".into(),
+            sha256_users: HashMap::new(),
+            rest_hmac: RestHmac::Sha1,
         };
         assert_eq!(
             c.lookup("ninefingers", "north.gov", NOW),
-            KeyLookup::Found(vec![k])
+            KeyLookup::Found(vec![k.into()])
         );
         assert_eq!(
             c.lookup("ninefingers", "south.gov", NOW),
@@ -362,7 +450,49 @@ mod tests {
         let c = Credentials {
             mode: AuthMode::NoAuth,
             realm: "north.gov".into(),
+            sha256_users: HashMap::new(),
+            rest_hmac: RestHmac::Sha1,
         };
         assert_eq!(c.lookup("anyone", "north.gov", NOW), KeyLookup::Unknown);
+    }
+
+    #[test]
+    fn rest_password_sha256_reference() {
+        // python3: base64.b64encode(hmac.new(b'secret', b'1700000000:alice', hashlib.sha256).digest())
+        assert_eq!(
+            rest_password_with(RestHmac::Sha256, "secret", "1700000000:alice"),
+            "vtJEGMjRwTvyD+vxsT7OBKnX6z/PPkD7wCuK8Cm7rdA="
+        );
+    }
+
+    #[test]
+    fn sha256_keys_and_userhash() {
+        let (n, k) = parse_user_spec("ninefingers:youhavetoberealistic", "north.gov").unwrap();
+        let (n2, k2) = parse_user_sha256("ninefingers:youhavetoberealistic", "north.gov").unwrap();
+        assert_eq!(n, n2);
+        assert!(parse_user_sha256("md5only:0xbc807ee29df3c9ffa736523fb2c4e8ee", "north.gov").is_none());
+        let c = Credentials {
+            mode: AuthMode::LongTerm {
+                users: HashMap::from([(n.clone(), k), ("md5only".to_string(), k)]),
+            },
+            realm: "north.gov".into(),
+            sha256_users: HashMap::from([(n2, k2)]),
+            rest_hmac: RestHmac::Sha1,
+        };
+        // python3: hashlib.sha256(b'ninefingers:north.gov:youhavetoberealistic').hexdigest()
+        match c.lookup_alg("ninefingers", "north.gov", NOW, PasswordAlgorithm::Sha256) {
+            KeyLookup::Found(keys) => assert_eq!(
+                hex(&keys[0]),
+                "5f5d3d9418276cb0a5d16b0c336ec875c0b6f1d6a65d8aed1f91dd073b800f95"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            c.lookup_alg("md5only", "north.gov", NOW, PasswordAlgorithm::Sha256),
+            KeyLookup::OnlyAlgorithm(PasswordAlgorithm::Md5)
+        );
+        assert_eq!(c.user_by_hash(&userhash("md5only", "north.gov"), "north.gov").as_deref(), Some("md5only"));
+        assert_eq!(c.user_by_hash(&userhash("md5only", "south.gov"), "north.gov"), None);
+        assert_eq!(c.user_by_hash(&[0u8; 32], "north.gov"), None);
     }
 }

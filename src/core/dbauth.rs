@@ -14,12 +14,14 @@
 
 use std::collections::HashMap;
 
-use super::credentials::{long_term_key, rest_expiry, rest_password, AuthMode, KeyLookup};
+use super::credentials::{rest_expiry, rest_key, AuthMode, KeyLookup};
 use super::dynamic::Snapshot;
 use super::output::{Dest, Outputs};
 use super::quota::QuotaLimits;
 use super::server::{AuthInfo, Reply, Server};
 use super::time::Now;
+use crate::stun::integrity::MacKey;
+use crate::stun::rfc8489::PasswordAlgorithm;
 use crate::stun::{AttrType, Message};
 
 /// How long a database answer stays usable on its thread.
@@ -35,15 +37,22 @@ pub enum CredentialQuery {
     UserKey { realm: String, username: String },
     /// `turn_secret` values of a realm.
     RealmSecrets { realm: String },
+    /// The `oauth_key` row of a kid (RFC 7635).
+    OauthKey { kid: String },
 }
 
 /// The database's answer to a [`CredentialQuery`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbAnswer {
-    /// The user's key; `None` when there is no such user (401).
+    /// The user's MD5 key; `None` when there is no such user (401).
     Key(Option<[u8; 16]>),
+    /// The user's RFC 8489 SHA-256 key (a 64-hex-digit `hmackey`): usable
+    /// only with PASSWORD-ALGORITHM SHA-256.
+    Sha256Key([u8; 32]),
     /// The realm's REST secrets (possibly none).
     Secrets(Vec<String>),
+    /// The kid's key row; `None` when there is no such kid (401).
+    OauthKey(Option<super::oauth::OauthKeyRow>),
     /// The database failed or timed out: 500, a temporary error.
     Failed,
 }
@@ -55,7 +64,7 @@ pub(crate) struct AnswerCache {
 }
 
 impl AnswerCache {
-    fn get(&self, q: &CredentialQuery, now_ms: u64) -> Option<&DbAnswer> {
+    pub(crate) fn get(&self, q: &CredentialQuery, now_ms: u64) -> Option<&DbAnswer> {
         self.entries.get(q).filter(|(_, until)| *until > now_ms).map(|(a, _)| a)
     }
 
@@ -73,7 +82,9 @@ impl AnswerCache {
 /// The outcome of checking a request's keys.
 #[derive(Debug)]
 pub(crate) enum KeyCheck {
-    Verified([u8; 16]),
+    Verified(MacKey),
+    /// The user has keys only for this password algorithm: 401 offering it.
+    OnlyAlgorithm(PasswordAlgorithm),
     WrongIntegrity,
     Expired,
     Unknown,
@@ -140,16 +151,24 @@ impl Server {
         let Dest::Client { transport, local, to } = reply.dest else { return None };
         let a = self.by_client.get(&(transport, to, local)).and_then(|&s| self.allocs.get(s))?;
         let key = a.key?;
-        (a.username == username && a.realm == realm && msg.check_integrity(&key[..]))
-            .then(|| AuthInfo { username: username.to_string(), realm: realm.to_string(), key: Some(key) })
+        (a.username == username && a.realm == realm && msg.check_any_integrity(&key))
+            .then(|| AuthInfo { username: username.to_string(), realm: realm.to_string(), key: Some(key), expires_unix: None })
     }
 
     /// Which key signed the request: static credentials first, then the
     /// database (cached answer, or a query queued in `out`).
-    pub(crate) fn check_keys(&mut self, now: Now, msg: &Message, username: &str, realm: &str, out: &mut Outputs) -> KeyCheck {
+    pub(crate) fn check_keys(
+        &mut self,
+        now: Now,
+        msg: &Message,
+        username: &str,
+        realm: &str,
+        alg: PasswordAlgorithm,
+        out: &mut Outputs,
+    ) -> KeyCheck {
         let cfg = std::sync::Arc::clone(&self.cfg);
-        let verify = |keys: &[[u8; 16]]| keys.iter().find(|k| msg.check_integrity(&k[..])).copied();
-        let stat = cfg.credentials.lookup(username, realm, now.unix);
+        let verify = |keys: &[MacKey]| keys.iter().find(|k| msg.check_any_integrity(k)).copied();
+        let stat = cfg.credentials.lookup_alg(username, realm, now.unix, alg);
         if let KeyLookup::Found(keys) = &stat {
             if let Some(k) = verify(keys) {
                 return KeyCheck::Verified(k);
@@ -158,6 +177,7 @@ impl Server {
         if !cfg.userdb {
             return match stat {
                 KeyLookup::Found(_) => KeyCheck::WrongIntegrity,
+                KeyLookup::OnlyAlgorithm(a) => KeyCheck::OnlyAlgorithm(a),
                 KeyLookup::Expired => KeyCheck::Expired,
                 KeyLookup::Unknown => KeyCheck::Unknown,
             };
@@ -167,6 +187,7 @@ impl Server {
             // A static user's key is the only key for that name.
             AuthMode::LongTerm { .. } => match stat {
                 KeyLookup::Found(_) => return KeyCheck::WrongIntegrity,
+                KeyLookup::OnlyAlgorithm(a) => return KeyCheck::OnlyAlgorithm(a),
                 _ => CredentialQuery::UserKey { realm: realm.to_string(), username: username.to_string() },
             },
             AuthMode::RestSecret { separator, .. } => {
@@ -176,20 +197,31 @@ impl Server {
                 CredentialQuery::RealmSecrets { realm: realm.to_string() }
             }
         };
+        let one = |k: MacKey| match verify(&[k]) {
+            Some(k) => KeyCheck::Verified(k),
+            None => KeyCheck::WrongIntegrity,
+        };
         match self.db_answers.get(&query, now.ms) {
             None => {
                 out.credential_queries.push(query);
                 KeyCheck::Pending
             }
             Some(DbAnswer::Failed) => KeyCheck::Failed,
-            Some(DbAnswer::Key(Some(k))) => match verify(&[*k]) {
-                Some(k) => KeyCheck::Verified(k),
-                None => KeyCheck::WrongIntegrity,
+            Some(DbAnswer::Key(Some(k))) => match alg {
+                PasswordAlgorithm::Md5 => one(MacKey::from(*k)),
+                PasswordAlgorithm::Sha256 => KeyCheck::OnlyAlgorithm(PasswordAlgorithm::Md5),
             },
-            Some(DbAnswer::Key(None)) => KeyCheck::Unknown,
+            Some(DbAnswer::Sha256Key(k)) => match alg {
+                PasswordAlgorithm::Sha256 => one(MacKey::from(*k)),
+                // An RFC 5389 client (no PASSWORD-ALGORITHM) cannot use a
+                // SHA-256 key: as before, the user is unknown to it.
+                PasswordAlgorithm::Md5 if msg.get(AttrType::PASSWORD_ALGORITHM).is_none() => KeyCheck::Unknown,
+                PasswordAlgorithm::Md5 => KeyCheck::OnlyAlgorithm(PasswordAlgorithm::Sha256),
+            },
+            Some(DbAnswer::Key(None) | DbAnswer::OauthKey(_)) => KeyCheck::Unknown,
             Some(DbAnswer::Secrets(list)) => {
-                let keys: Vec<[u8; 16]> =
-                    list.iter().map(|s| long_term_key(username, realm, &rest_password(s, username))).collect();
+                let keys: Vec<MacKey> =
+                    list.iter().map(|s| rest_key(cfg.credentials.rest_hmac, alg, s, username, realm)).collect();
                 match verify(&keys) {
                     Some(k) => KeyCheck::Verified(k),
                     None if keys.is_empty() && !matches!(stat, KeyLookup::Found(_)) => KeyCheck::Unknown,

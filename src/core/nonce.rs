@@ -98,10 +98,18 @@ impl NonceGen {
 
     /// A fresh nonce for `client` at `now_unix`.
     pub fn issue(&self, client: SocketAddr, now_unix: u64) -> String {
+        self.issue_tagged(client, now_unix, b"")
+    }
+
+    /// A fresh nonce whose MAC also covers `tag` (what the challenge offered
+    /// with it, e.g. the RFC 8489 cookie and PASSWORD-ALGORITHMS list), so
+    /// [`NonceGen::check_tagged`] with the same tag is the proof that this
+    /// client was offered exactly that. An empty tag gives [`NonceGen::issue`].
+    pub fn issue_tagged(&self, client: SocketAddr, now_unix: u64, tag: &[u8]) -> String {
         // The wire format has 32 bits of time; truncation wraps in 2106 and
         // `check` compares times modulo 2^32, so the wrap is harmless.
         let ts = format!("{:08x}", now_unix as u32);
-        let mac = self.mac(client, ts.as_bytes());
+        let mac = self.mac(client, ts.as_bytes(), tag);
         let mut out = String::with_capacity(NONCE_LEN);
         out.push_str(&ts);
         push_hex(&mut out, &mac);
@@ -109,6 +117,11 @@ impl NonceGen {
     }
 
     pub fn check(&self, nonce: &str, client: SocketAddr, now_unix: u64) -> NonceCheck {
+        self.check_tagged(nonce, client, now_unix, b"")
+    }
+
+    /// Check a nonce issued by [`NonceGen::issue_tagged`] with `tag`.
+    pub fn check_tagged(&self, nonce: &str, client: SocketAddr, now_unix: u64, tag: &[u8]) -> NonceCheck {
         let b = nonce.as_bytes();
         // Only what `issue` produces can verify: exactly 24 lowercase hex digits.
         // Checking bytes (not chars) first also makes the slicing below safe for
@@ -118,7 +131,7 @@ impl NonceGen {
         }
         let (ts_hex, mac_hex) = b.split_at(8);
         let mut expected = String::with_capacity(16);
-        push_hex(&mut expected, &self.mac(client, ts_hex));
+        push_hex(&mut expected, &self.mac(client, ts_hex, tag));
         // Constant time so the MAC cannot be guessed byte by byte from timing.
         if !bool::from(expected.as_bytes().ct_eq(mac_hex)) {
             return NonceCheck::Invalid;
@@ -141,19 +154,20 @@ impl NonceGen {
         NonceCheck::Valid
     }
 
-    /// First 8 bytes of HMAC-SHA256(key, "<ip>|<ts hex>").
+    /// First 8 bytes of HMAC-SHA256(key, "<ip>|<ts hex>" || tag).
     ///
     /// The IP, not the port: one client keeps several connections to the
     /// server (RFC 6062 control and data connections, each with its own
     /// port) and clients such as turnutils_uclient share one nonce between
     /// them. The port adds nothing against replay from elsewhere, which is
     /// what binding the nonce to the source is for.
-    fn mac(&self, client: SocketAddr, ts_hex: &[u8]) -> [u8; 8] {
+    fn mac(&self, client: SocketAddr, ts_hex: &[u8], tag: &[u8]) -> [u8; 8] {
         let mut m = <HmacSha256 as Mac>::new_from_slice(&self.key)
             .expect("HMAC accepts keys of any length");
         m.update(client.ip().to_string().as_bytes());
         m.update(b"|");
         m.update(ts_hex);
+        m.update(tag);
         let full = m.finalize().into_bytes();
         let mut out = [0u8; 8];
         out.copy_from_slice(&full[..8]);
@@ -327,6 +341,17 @@ mod tests {
         let b = NonceGen::new(None, 600);
         let c = addr("192.0.2.1:1");
         assert_eq!(b.check(&a.issue(c, T0), c, T0), NonceCheck::Invalid);
+    }
+
+    #[test]
+    fn tag_is_covered() {
+        let g = NonceGen::new(Some("k"), 600);
+        let c = addr("192.0.2.1:40000");
+        let n = g.issue_tagged(c, T0, b"sha256,md5");
+        assert_eq!(g.check_tagged(&n, c, T0, b"sha256,md5"), NonceCheck::Valid);
+        assert_eq!(g.check_tagged(&n, c, T0, b"md5"), NonceCheck::Invalid);
+        assert_eq!(g.check(&n, c, T0), NonceCheck::Invalid);
+        assert_eq!(g.issue_tagged(c, T0, b""), g.issue(c, T0));
     }
 
     #[test]

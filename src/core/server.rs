@@ -22,6 +22,10 @@ use super::allocation::Allocation;
 use super::credentials::{AuthMode, Credentials};
 use super::dbauth::KeyCheck;
 use super::nonce::{NonceCheck, NonceGen};
+use super::oauth::OauthOutcome;
+use super::rfc8489::{self, Offer};
+use crate::stun::integrity::MacKey;
+use crate::stun::rfc8489::encode_algorithms;
 use super::output::{Dest, Outputs, RelayId, Transport};
 use super::peer_policy::PeerPolicy;
 use super::provider::{Family, RelayProvider};
@@ -117,6 +121,15 @@ pub struct CoreConfig {
     /// Seals the mobility tickets; one per process, kept across reloads so
     /// tickets stay valid.
     pub ticket_key: Arc<super::mobility::TicketKey>,
+    /// `--rfc8489-auth` (ours): challenges carry the RFC 8489 nonce cookie and
+    /// PASSWORD-ALGORITHMS (SHA-256, MD5), so RFC 8489 clients can use
+    /// SHA-256 keys. MESSAGE-INTEGRITY-SHA256 and USERHASH are accepted either way.
+    pub rfc8489: bool,
+    /// `--oauth` (RFC 7635): tokens accepted, THIRD-PARTY-AUTHORIZATION in 401s.
+    pub oauth: bool,
+    /// `--server-name` (default: the realm): the token's associated data and
+    /// the THIRD-PARTY-AUTHORIZATION value.
+    pub oauth_server_name: String,
 }
 
 impl CoreConfig {
@@ -160,6 +173,9 @@ impl CoreConfig {
             session_id_start: 0,
             mobility: false,
             ticket_key: Arc::default(),
+            rfc8489: false,
+            oauth: false,
+            oauth_server_name: String::new(),
         }
     }
 }
@@ -172,7 +188,20 @@ pub const DEFAULT_LIFETIME: u32 = 600;
 pub(crate) struct AuthInfo {
     pub username: String,
     pub realm: String,
-    pub key: Option<[u8; 16]>,
+    pub key: Option<MacKey>,
+    /// Unix time the credentials end (an oAuth token's lifetime): caps the
+    /// allocation lifetime. `None`: no limit.
+    pub expires_unix: Option<u64>,
+}
+
+impl AuthInfo {
+    /// `lifetime` capped by the credentials' end (at least 1 s while valid).
+    pub(crate) fn cap_lifetime(&self, lifetime: u32, now: Now) -> u32 {
+        match self.expires_unix {
+            Some(e) => lifetime.min(u32::try_from(e.saturating_sub(now.unix)).unwrap_or(u32::MAX).max(1)),
+            None => lifetime,
+        }
+    }
 }
 
 /// How to answer one request.
@@ -182,6 +211,9 @@ pub(crate) struct Reply {
     pub method: Method,
     pub tid: TransactionId,
     pub fingerprint: bool,
+    /// The request carried MESSAGE-INTEGRITY-SHA256: sign the answer with it
+    /// too (RFC 8489 9.2.4), else with MESSAGE-INTEGRITY.
+    pub sha256: bool,
 }
 
 /// Counters of one thread, aggregated by the I/O layer for stats.
@@ -228,16 +260,19 @@ pub enum AuthFailure {
     Expired,
     /// The user database failed or timed out (500).
     Database,
+    /// RFC 8489 PASSWORD-ALGORITHM(S) missing, altered or not offered (400).
+    PasswordAlgorithm,
 }
 
 impl AuthFailure {
-    pub const ALL: [AuthFailure; 6] = [
+    pub const ALL: [AuthFailure; 7] = [
         AuthFailure::MissingAttributes,
         AuthFailure::StaleNonce,
         AuthFailure::UnknownUser,
         AuthFailure::WrongIntegrity,
         AuthFailure::Expired,
         AuthFailure::Database,
+        AuthFailure::PasswordAlgorithm,
     ];
 
     /// The `reason` label of the metric.
@@ -249,6 +284,7 @@ impl AuthFailure {
             AuthFailure::WrongIntegrity => "wrong_integrity",
             AuthFailure::Expired => "expired",
             AuthFailure::Database => "database_error",
+            AuthFailure::PasswordAlgorithm => "password_algorithm",
         }
     }
 }
@@ -284,6 +320,8 @@ pub struct Server {
     pub(crate) alt_counter: usize,
     /// Database answers recently provided (see `dbauth`).
     pub(crate) db_answers: super::dbauth::AnswerCache,
+    /// oAuth token expiries per 5-tuple (see `oauth`).
+    pub(crate) token_sessions: super::oauth::TokenSessions,
     /// RFC 6062 TCP relay connections.
     pub(crate) tcp: super::tcp_relay::TcpRelays,
     /// Allocation reports waiting for the I/O layer (only with `allocation_events`).
@@ -310,6 +348,7 @@ impl Server {
             timers: Timers::default(),
             alt_counter: 0,
             db_answers: Default::default(),
+            token_sessions: Default::default(),
             tcp: Default::default(),
             events: Vec::new(),
             finished_traffic: HashMap::new(),
@@ -424,6 +463,7 @@ impl Server {
             method: msg.method(),
             tid: msg.transaction_id(),
             fingerprint: self.cfg.fingerprint || msg.get(AttrType::FINGERPRINT).is_some(),
+            sha256: msg.get(AttrType::MESSAGE_INTEGRITY_SHA256).is_some(),
         };
         match msg.class() {
             Class::Request => {
@@ -683,8 +723,14 @@ impl Server {
         if let Some(sw) = &self.cfg.software {
             b.add_raw(AttrType::SOFTWARE, sw.as_bytes());
         }
-        if let Some(k) = key {
-            b.add_integrity(k);
+        match key {
+            Some(k) if reply.sha256 => {
+                b.add_integrity_sha256(k);
+            }
+            Some(k) => {
+                b.add_integrity(k);
+            }
+            None => {}
         }
         if reply.fingerprint {
             b.add_fingerprint();
@@ -706,34 +752,82 @@ impl Server {
                 Some(Ok(u)) => u.to_string(),
                 _ => String::new(),
             };
-            return Some(AuthInfo { username, realm: cfg.credentials.realm.clone(), key: None });
+            return Some(AuthInfo { username, realm: cfg.credentials.realm.clone(), key: None, expires_unix: None });
         }
         let client = match reply.dest {
             Dest::Client { to, .. } => to,
             Dest::Peer { to, .. } => to,
         };
         let expected_realm = if cfg.userdb { self.realm_for(msg) } else { cfg.credentials.realm.clone() };
-        if msg.get(AttrType::MESSAGE_INTEGRITY).is_none() {
-            self.challenge(now, client, ErrorCode::UNAUTHORIZED, &expected_realm, reply, out);
+        if !msg.has_integrity() {
+            self.challenge(now, client, ErrorCode::UNAUTHORIZED, &expected_realm, Offer::Both, reply, out);
             return None;
         }
-        let fields = (msg.str_attr(AttrType::USERNAME), msg.str_attr(AttrType::REALM), msg.str_attr(AttrType::NONCE));
-        let (username, realm, nonce) = match fields {
-            (Some(Ok(u)), Some(Ok(r)), Some(Ok(n))) => (u, r, n),
+        let fields = (msg.str_attr(AttrType::REALM), msg.str_attr(AttrType::NONCE));
+        let (realm, nonce) = match fields {
+            (Some(Ok(r)), Some(Ok(n))) if msg.get(AttrType::USERNAME).is_some() || msg.get(AttrType::USERHASH).is_some() => (r, n),
             _ => {
                 self.stats.auth_failed(AuthFailure::MissingAttributes);
                 self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
                 return None;
             }
         };
-        match cfg.nonce.check(nonce, client, now.unix) {
+        let (nonce_check, offer) = rfc8489::check_nonce(&cfg.nonce, nonce, client, now.unix);
+        match nonce_check {
             NonceCheck::Valid => {}
             NonceCheck::Stale | NonceCheck::Invalid => {
                 self.stats.auth_failed(AuthFailure::StaleNonce);
-                self.challenge(now, client, ErrorCode::STALE_NONCE, &expected_realm, reply, out);
+                self.challenge(now, client, ErrorCode::STALE_NONCE, &expected_realm, Offer::Both, reply, out);
                 return None;
             }
         }
+        if cfg.oauth {
+            match self.oauth_authenticate(now, msg, reply, out) {
+                OauthOutcome::NotOauth => {}
+                OauthOutcome::Verified(info) => return Some(info),
+                OauthOutcome::Pending => return None,
+                OauthOutcome::Failed => {
+                    self.stats.auth_failed(AuthFailure::Database);
+                    tracing::error!("check_stun_auth: cannot get the oauth key: user database error");
+                    self.error(out, reply, ErrorCode::SERVER_ERROR, None, |_| {});
+                    return None;
+                }
+                OauthOutcome::Refused(why) => {
+                    self.stats.auth_failed(AuthFailure::UnknownUser);
+                    tracing::info!("check_stun_auth: {why}");
+                    self.challenge(now, client, ErrorCode::UNAUTHORIZED, &expected_realm, Offer::Both, reply, out);
+                    return None;
+                }
+            }
+        }
+        let alg = match rfc8489::negotiate(msg, offer) {
+            Ok(a) => a,
+            Err(why) => {
+                self.stats.auth_failed(AuthFailure::PasswordAlgorithm);
+                tracing::info!("check_stun_auth: realm <{realm}>: {why}");
+                self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
+                return None;
+            }
+        };
+        // USERNAME, else USERHASH resolved against the static users.
+        let username: String = match (msg.str_attr(AttrType::USERNAME), msg.get(AttrType::USERHASH)) {
+            (Some(Ok(u)), _) => u.to_string(),
+            (None, Some(hash)) => match cfg.credentials.user_by_hash(hash, realm) {
+                Some(u) => u,
+                None => {
+                    self.stats.auth_failed(AuthFailure::UnknownUser);
+                    tracing::error!("check_stun_auth: USERHASH of no known user in realm <{realm}>");
+                    self.challenge(now, client, ErrorCode::UNAUTHORIZED, &expected_realm, Offer::Both, reply, out);
+                    return None;
+                }
+            },
+            _ => {
+                self.stats.auth_failed(AuthFailure::MissingAttributes);
+                self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
+                return None;
+            }
+        };
+        let username = username.as_str();
         if cfg.userdb {
             if let Some(info) = self.session_key_auth(msg, reply, username, realm) {
                 return Some(info);
@@ -744,11 +838,23 @@ impl Server {
         let check = if cfg.userdb && realm != expected_realm {
             KeyCheck::Unknown
         } else {
-            self.check_keys(now, msg, username, realm, out)
+            self.check_keys(now, msg, username, realm, alg, out)
         };
+        let mut offer = Offer::Both;
         match check {
             KeyCheck::Verified(key) => {
-                return Some(AuthInfo { username: username.to_string(), realm: realm.to_string(), key: Some(key) });
+                return Some(AuthInfo { username: username.to_string(), realm: realm.to_string(), key: Some(key), expires_unix: None });
+            }
+            KeyCheck::OnlyAlgorithm(only) => {
+                // RFC 8489 9.2.4: the user cannot be verified with the chosen
+                // algorithm; a new challenge offers only the one it has.
+                self.stats.auth_failed(AuthFailure::PasswordAlgorithm);
+                tracing::info!(
+                    "check_stun_auth: user <{username}> realm <{realm}>: no {} key, only {}",
+                    alg.name(),
+                    only.name()
+                );
+                offer = Offer::only(only);
             }
             KeyCheck::WrongIntegrity => {
                 self.stats.auth_failed(AuthFailure::WrongIntegrity);
@@ -770,12 +876,15 @@ impl Server {
             }
             KeyCheck::Pending => return None,
         }
-        self.challenge(now, client, ErrorCode::UNAUTHORIZED, &expected_realm, reply, out);
+        self.challenge(now, client, ErrorCode::UNAUTHORIZED, &expected_realm, offer, reply, out);
         None
     }
 
     /// 401 or 438 with REALM and a fresh NONCE.
-    fn challenge(&mut self, now: Now, client: SocketAddr, code: ErrorCode, realm: &str, reply: Reply, out: &mut Outputs) {
+    /// With `--rfc8489-auth` the nonce carries the RFC 8489 cookie and proves
+    /// `offer`, which PASSWORD-ALGORITHMS lists.
+    #[allow(clippy::too_many_arguments)]
+    fn challenge(&mut self, now: Now, client: SocketAddr, code: ErrorCode, realm: &str, offer: Offer, reply: Reply, out: &mut Outputs) {
         if code == ErrorCode::UNAUTHORIZED {
             if let (Some(limiter), Dest::Client { transport: super::output::Transport::Udp, .. }) =
                 (&self.cfg.unauth_limiter, reply.dest)
@@ -787,10 +896,22 @@ impl Server {
             }
         }
         self.stats.unauthorized += 1;
-        let nonce = self.cfg.nonce.issue(client, now.unix);
+        let rfc8489 = self.cfg.rfc8489;
+        let server_name = self.cfg.oauth.then(|| self.cfg.oauth_server_name.clone());
+        let nonce = if rfc8489 {
+            rfc8489::issue_nonce(&self.cfg.nonce, client, now.unix, offer)
+        } else {
+            self.cfg.nonce.issue(client, now.unix)
+        };
         self.error(out, reply, code, None, |b| {
             b.add_raw(AttrType::REALM, realm.as_bytes());
             b.add_raw(AttrType::NONCE, nonce.as_bytes());
+            if rfc8489 {
+                b.add_raw(AttrType::PASSWORD_ALGORITHMS, &encode_algorithms(offer.list()));
+            }
+            if let Some(name) = &server_name {
+                b.add_raw(AttrType::THIRD_PARTY_AUTHORIZATION, name.as_bytes());
+            }
         });
     }
 }

@@ -36,6 +36,59 @@ pub fn long_term_key_sha256(username: &str, realm: &str, password: &str) -> [u8;
     h.finalize().into()
 }
 
+/// A message-integrity key of any of the lengths the server uses: 16 bytes
+/// (MD5 long-term key), 32 bytes (RFC 8489 SHA-256 long-term key) or an
+/// RFC 7635 oAuth `mac_key` (up to [`MacKey::MAX`] bytes). `Copy` and on the
+/// stack so allocations can keep it; dereferences to the key bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MacKey {
+    buf: [u8; MacKey::MAX],
+    len: u8,
+}
+
+impl MacKey {
+    /// Longest key kept (an HMAC key longer than the hash block would be hashed
+    /// anyway; RFC 7635 mac_keys are 20 to 64 bytes).
+    pub const MAX: usize = 64;
+
+    /// `None` when `bytes` is longer than [`MacKey::MAX`].
+    pub fn from_slice(bytes: &[u8]) -> Option<MacKey> {
+        let mut buf = [0u8; MacKey::MAX];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(MacKey { buf, len: bytes.len() as u8 })
+    }
+}
+
+impl std::ops::Deref for MacKey {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+impl From<[u8; 16]> for MacKey {
+    fn from(k: [u8; 16]) -> Self {
+        let mut buf = [0u8; MacKey::MAX];
+        buf[..16].copy_from_slice(&k);
+        MacKey { buf, len: 16 }
+    }
+}
+
+impl From<[u8; 32]> for MacKey {
+    fn from(k: [u8; 32]) -> Self {
+        let mut buf = [0u8; MacKey::MAX];
+        buf[..32].copy_from_slice(&k);
+        MacKey { buf, len: 32 }
+    }
+}
+
+impl std::fmt::Debug for MacKey {
+    /// Keys are secrets: only the length is printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MacKey(<{} bytes redacted>)", self.len)
+    }
+}
+
 /// Short-term key: SASLprep(password) bytes.
 pub fn short_term_key(password: &str) -> Vec<u8> {
     saslprep(password).into_owned().into_bytes()

@@ -499,6 +499,21 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// Whether the request carries an integrity attribute of either kind.
+    pub fn has_integrity(&self) -> bool {
+        self.find(AttrType::MESSAGE_INTEGRITY).is_some() || self.find(AttrType::MESSAGE_INTEGRITY_SHA256).is_some()
+    }
+
+    /// Verify the integrity the sender chose (RFC 8489 9.2.4): MESSAGE-INTEGRITY-SHA256
+    /// when present, else MESSAGE-INTEGRITY.
+    pub fn check_any_integrity(&self, key: &[u8]) -> bool {
+        if self.find(AttrType::MESSAGE_INTEGRITY_SHA256).is_some() {
+            self.check_integrity_sha256(key)
+        } else {
+            self.check_integrity(key)
+        }
+    }
+
     /// `None` when there is no FINGERPRINT; else whether it matches.
     pub fn check_fingerprint(&self) -> Option<bool> {
         let a = self.find(AttrType::FINGERPRINT)?;

@@ -8,6 +8,7 @@ pub mod builder;
 pub mod channel_data;
 pub mod integrity;
 pub mod message;
+pub mod rfc8489;
 pub mod saslprep;
 pub mod stream;
 

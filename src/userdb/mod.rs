@@ -127,6 +127,8 @@ impl UserDb {
         fn list_realm_options(&self, realm: Option<&str>) -> Vec<RealmOption>;
         /// `admin_user` row by name.
         fn get_admin_user(&self, name: &str) -> Option<AdminUser>;
+        /// `oauth_key` row by kid (RFC 7635 keys).
+        fn get_oauth_key(&self, kid: &str) -> Option<crate::core::oauth::OauthKeyRow>;
 
         // --- written by turnadmin ---
         /// Insert or replace the user's key (hex string as stored).
@@ -149,6 +151,9 @@ impl UserDb {
         /// Insert or replace; the password is stored as given (already hashed).
         fn set_admin_user(&self, user: &AdminUser) -> ();
         fn delete_admin_user(&self, name: &str) -> ();
+        /// Insert or replace an `oauth_key` row.
+        fn set_oauth_key(&self, row: &crate::core::oauth::OauthKeyRow) -> ();
+        fn delete_oauth_key(&self, kid: &str) -> ();
         fn list_admin_users(&self) -> Vec<AdminUser>;
     }
 }

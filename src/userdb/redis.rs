@@ -331,6 +331,27 @@ fn origin_key(origin: &str) -> String {
     format!("turn/origin/{origin}")
 }
 
+fn oauth_key(kid: &str) -> String {
+    format!("turn/oauth/kid/{kid}")
+}
+
+/// An `oauth_key` row from its Redis hash (`None` when the hash is empty,
+/// i.e. no such kid). Missing or unparsable numbers count as 0, as coturn.
+fn oauth_from_hash(kid: &str, h: HashMap<String, String>) -> Option<crate::core::oauth::OauthKeyRow> {
+    if h.is_empty() {
+        return None;
+    }
+    let field = |k: &str| h.get(k).cloned().unwrap_or_default();
+    Some(crate::core::oauth::OauthKeyRow {
+        kid: kid.to_string(),
+        ikm_key: field("ikm_key"),
+        timestamp: field("timestamp").trim().parse().unwrap_or(0),
+        lifetime: field("lifetime").trim().parse().unwrap_or(0),
+        as_rs_alg: field("as_rs_alg"),
+        realm: field("realm"),
+    })
+}
+
 fn admin_key(name: &str) -> String {
     format!("turn/admin_user/{name}")
 }
@@ -593,6 +614,38 @@ impl RedisDb {
         cmd.arg(admin_key(name));
         let h: HashMap<String, String> = self.query("get admin user", cmd).await?;
         Ok(admin_from_hash(name, h))
+    }
+
+    /// `turn/oauth/kid/<kid>` hash (coturn's layout).
+    pub async fn get_oauth_key(&self, kid: &str) -> DbResult<Option<crate::core::oauth::OauthKeyRow>> {
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(oauth_key(kid));
+        let h: HashMap<String, String> = self.query("get oauth key", cmd).await?;
+        Ok(oauth_from_hash(kid, h))
+    }
+
+    pub async fn set_oauth_key(&self, row: &crate::core::oauth::OauthKeyRow) -> DbResult<()> {
+        let key = oauth_key(&row.kid);
+        let mut hset = redis::cmd("HSET");
+        hset.arg(&key)
+            .arg("ikm_key")
+            .arg(&row.ikm_key)
+            .arg("timestamp")
+            .arg(row.timestamp.to_string())
+            .arg("lifetime")
+            .arg(row.lifetime.to_string())
+            .arg("as_rs_alg")
+            .arg(&row.as_rs_alg)
+            .arg("realm")
+            .arg(&row.realm);
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("DEL").arg(&key).ignore().add_command(hset).ignore();
+        let _: () = self.query_pipe("set oauth key", pipe).await?;
+        Ok(())
+    }
+
+    pub async fn delete_oauth_key(&self, kid: &str) -> DbResult<()> {
+        self.del("delete oauth key", oauth_key(kid)).await
     }
 
     pub async fn set_user_key(&self, realm: &str, name: &str, hmackey: &str) -> DbResult<()> {

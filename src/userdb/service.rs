@@ -303,10 +303,16 @@ async fn run(opts: ServiceOptions, mut rx: tmpsc::Receiver<Job>, snapshot: Arc<S
 async fn answer(db: &UserDb, q: &CredentialQuery, health: &Health) -> DbAnswer {
     let result = match q {
         CredentialQuery::UserKey { realm, username } => {
-            tokio::time::timeout(QUERY_TIMEOUT, db.get_user_key(realm, username)).await.map(|r| r.map(|k| DbAnswer::Key(k.and_then(|k| user_key(&k, realm, username)))))
+            tokio::time::timeout(QUERY_TIMEOUT, db.get_user_key(realm, username)).await.map(|r| r.map(|k| match k {
+                Some(k) => user_key(&k, realm, username),
+                None => DbAnswer::Key(None),
+            }))
         }
         CredentialQuery::RealmSecrets { realm } => {
             tokio::time::timeout(QUERY_TIMEOUT, db.get_secrets(realm)).await.map(|r| r.map(DbAnswer::Secrets))
+        }
+        CredentialQuery::OauthKey { kid } => {
+            tokio::time::timeout(QUERY_TIMEOUT, db.get_oauth_key(kid)).await.map(|r| r.map(DbAnswer::OauthKey))
         }
     };
     match result {
@@ -325,14 +331,30 @@ async fn answer(db: &UserDb, q: &CredentialQuery, health: &Health) -> DbAnswer {
     }
 }
 
-/// A stored `hmackey` as a 16-byte key. Longer (SHA-256 realm) keys are not
-/// supported: the user is treated as unknown, with a log line.
-fn user_key(hex: &str, realm: &str, user: &str) -> Option<[u8; 16]> {
-    let k = parse_key_hex(hex.trim());
-    if k.is_none() {
-        tracing::warn!("user <{user}> realm <{realm}>: stored key is not a 32-digit hex MD5 key; ignored");
+/// A stored `hmackey`: 32 hex digits are an MD5 key, 64 an RFC 8489 SHA-256
+/// key (SHA-256(user:realm:password), as coturn stores them for SHA-256
+/// realms; usable by clients that choose PASSWORD-ALGORITHM SHA-256). Anything
+/// else: the user is treated as unknown, with a log line.
+fn user_key(hex: &str, realm: &str, user: &str) -> DbAnswer {
+    let hex = hex.trim();
+    if let Some(k) = parse_key_hex(hex) {
+        return DbAnswer::Key(Some(k));
     }
-    k
+    if let Some(k) = parse_sha256_hex(hex) {
+        return DbAnswer::Sha256Key(k);
+    }
+    tracing::warn!("user <{user}> realm <{realm}>: stored key is neither a 32-digit (MD5) nor a 64-digit (SHA-256) hex key; ignored");
+    DbAnswer::Key(None)
+}
+
+/// 32 bytes from 64 hex digits.
+fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
+    let (a, b) = (hex.get(..32)?, hex.get(32..)?);
+    let (a, b) = (parse_key_hex(a)?, parse_key_hex(b)?);
+    let mut k = [0u8; 32];
+    k[..16].copy_from_slice(&a);
+    k[16..].copy_from_slice(&b);
+    Some(k)
 }
 
 /// Re-read the dynamic tables into a new snapshot; on failure keep the old one.
@@ -500,6 +522,21 @@ mod tests {
     }
 
     #[test]
+    fn stored_key_lengths() {
+        let md5 = "bc807ee29df3c9ffa736523fb2c4e8ee";
+        assert_eq!(user_key(md5, "r", "u"), DbAnswer::Key(parse_key_hex(md5)));
+        // SHA-256("ninefingers:north.gov:youhavetoberealistic"), independent (python3 hashlib).
+        let sha = "5f5d3d9418276cb0a5d16b0c336ec875c0b6f1d6a65d8aed1f91dd073b800f95";
+        assert_eq!(
+            user_key(&format!(" {sha} "), "north.gov", "ninefingers"),
+            DbAnswer::Sha256Key(crate::stun::integrity::long_term_key_sha256("ninefingers", "north.gov", "youhavetoberealistic"))
+        );
+        assert_eq!(user_key("abc", "r", "u"), DbAnswer::Key(None));
+        assert_eq!(user_key(&"é".repeat(32), "r", "u"), DbAnswer::Key(None));
+        assert_eq!(user_key(&format!("{sha}00"), "r", "u"), DbAnswer::Key(None));
+    }
+
+    #[test]
     fn service_answers_queries_and_reloads_the_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let spec = DbSpec::Sqlite(dir.path().join("turndb"));
@@ -555,9 +592,4 @@ mod tests {
         assert!(!client.submit(CredentialQuery::RealmSecrets { realm: "r".into() }));
     }
 
-    #[test]
-    fn stored_keys_parse() {
-        assert_eq!(user_key("bc807ee29df3c9ffa736523fb2c4e8ee", "r", "u").unwrap()[0], 0xbc);
-        assert!(user_key(&"ab".repeat(32), "r", "u").is_none());
-    }
 }

@@ -437,6 +437,48 @@ impl SqlDb {
         Ok(rows.into_iter().next().and_then(admin_from_row))
     }
 
+    /// coturn's `select ikm_key,timestamp,lifetime,as_rs_alg,realm from oauth_key
+    /// where kid=?`, the numbers read as text.
+    pub async fn get_oauth_key(&self, kid: &str) -> DbResult<Option<crate::core::oauth::OauthKeyRow>> {
+        let text = match self.dialect() {
+            Dialect::Mysql => "char",
+            Dialect::Sqlite | Dialect::Postgres => "text",
+        };
+        let sql = format!(
+            "select ikm_key,cast(timestamp as {text}),cast(lifetime as {text}),as_rs_alg,realm from oauth_key where kid=?"
+        );
+        let rows = self.rows(&sql, &[kid], 5).await?;
+        Ok(rows.into_iter().next().map(|r| {
+            let col = |i: usize| r.get(i).map(|s| s.trim_end().to_string()).unwrap_or_default();
+            crate::core::oauth::OauthKeyRow {
+                kid: kid.to_string(),
+                ikm_key: col(0),
+                timestamp: col(1).trim().parse().unwrap_or(0),
+                lifetime: col(2).trim().parse().unwrap_or(0),
+                as_rs_alg: col(3),
+                realm: col(4),
+            }
+        }))
+    }
+
+    /// Insert or replace a key row.
+    pub async fn set_oauth_key(&self, row: &crate::core::oauth::OauthKeyRow) -> DbResult<()> {
+        let (big, int) = match self.dialect() {
+            Dialect::Mysql => ("signed", "signed"),
+            Dialect::Sqlite | Dialect::Postgres => ("bigint", "integer"),
+        };
+        self.exec("delete from oauth_key where kid=?", &[&row.kid]).await?;
+        let sql = format!(
+            "insert into oauth_key (kid,ikm_key,timestamp,lifetime,as_rs_alg,realm) values (?,?,cast(? as {big}),cast(? as {int}),?,?)"
+        );
+        let (ts, lt) = (row.timestamp.to_string(), row.lifetime.to_string());
+        self.exec(&sql, &[&row.kid, &row.ikm_key, &ts, &lt, &row.as_rs_alg, &row.realm]).await.map(|_| ())
+    }
+
+    pub async fn delete_oauth_key(&self, kid: &str) -> DbResult<()> {
+        self.exec("delete from oauth_key where kid=?", &[kid]).await.map(|_| ())
+    }
+
     pub async fn set_user_key(&self, realm: &str, name: &str, hmackey: &str) -> DbResult<()> {
         let sql = self
             .dialect()

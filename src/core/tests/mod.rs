@@ -12,6 +12,7 @@ mod userdb;
 mod tcp_relay;
 mod events;
 mod security;
+mod rfc8489;
 mod util;
 
 use util::*;
@@ -296,7 +297,7 @@ fn other_user_on_allocation_gets_441() {
 #[test]
 fn rest_api_credentials_and_expiry() {
     let cfg = CoreConfig::new(
-        Credentials { mode: AuthMode::RestSecret { secrets: vec!["old".into(), "s3cret".into()], separator: ':' }, realm: REALM.into() },
+        Credentials::new(AuthMode::RestSecret { secrets: vec!["old".into(), "s3cret".into()], separator: ':' }, REALM.into()),
         NonceGen::new(None, 600),
     );
     let mut h = Harness::new(cfg);
@@ -315,7 +316,7 @@ fn rest_api_credentials_and_expiry() {
 
 #[test]
 fn no_auth_allocates_without_integrity() {
-    let cfg = CoreConfig::new(Credentials { mode: AuthMode::NoAuth, realm: String::new() }, NonceGen::new(None, 600));
+    let cfg = CoreConfig::new(Credentials::new(AuthMode::NoAuth, String::new()), NonceGen::new(None, 600));
     let mut h = Harness::new(cfg);
     let mut c = TestClient::new("198.51.100.7:40000");
     let m = c.allocate_msg(|_| {});

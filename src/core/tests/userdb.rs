@@ -130,10 +130,10 @@ fn existing_allocation_needs_no_database_round_trip() {
 
 fn rest_config(static_secrets: &[&str]) -> CoreConfig {
     let mut cfg = CoreConfig::new(
-        Credentials {
-            mode: AuthMode::RestSecret { secrets: static_secrets.iter().map(|s| s.to_string()).collect(), separator: ':' },
-            realm: REALM.into(),
-        },
+        Credentials::new(
+            AuthMode::RestSecret { secrets: static_secrets.iter().map(|s| s.to_string()).collect(), separator: ':' },
+            REALM.into(),
+        ),
         NonceGen::new(Some("test-secret"), 600),
     );
     cfg.peers.allow_loopback = true;

@@ -122,7 +122,7 @@ pub fn long_term_config() -> CoreConfig {
     let mut users = std::collections::HashMap::new();
     users.insert(USER.to_string(), long_term_key(USER, REALM, PASS));
     let mut cfg = CoreConfig::new(
-        Credentials { mode: AuthMode::LongTerm { users }, realm: REALM.into() },
+        Credentials::new(AuthMode::LongTerm { users }, REALM.into()),
         NonceGen::new(Some("test-secret"), 600),
     );
     cfg.peers.allow_loopback = true;

@@ -88,7 +88,7 @@ impl Bed {
         let mut users = HashMap::new();
         users.insert(USER.to_string(), turnserver::core::credentials::long_term_key(USER, REALM, PASS));
         let cfg = CoreConfig::new(
-            Credentials { mode: AuthMode::LongTerm { users }, realm: REALM.into() },
+            Credentials::new(AuthMode::LongTerm { users }, REALM.into()),
             NonceGen::new(Some("bench-secret"), 600),
         );
         Bed {

@@ -131,6 +131,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     core.oauth_server_name = cfg.server_name.clone().unwrap_or_else(|| cfg.realm.clone());
     core.default_family = cfg.allocation_default_address_family;
     core.verbose = cfg.verbose || cfg.very_verbose;
+    core.log_binding = cfg.log_binding;
     core.quotas = Arc::new(Quotas::new(cfg.user_quota, cfg.total_quota));
     core.max_bps = cfg.max_bps;
     core.bps_capacity = Arc::new(crate::core::bandwidth::BpsCapacity::new(cfg.bps_capacity));
@@ -342,6 +343,13 @@ fn serve(argv: &[String], cfg: &Config, log: &Arc<logging::LogHandle>) -> anyhow
     }
     for opt in &cfg.unsupported {
         tracing::warn!("option {opt} is not supported yet and is ignored");
+    }
+    if cfg.mongo_userdb.is_some() {
+        // Debian's coturn is built without MongoDB too; starting without the
+        // user database the operator named would refuse every user.
+        return Err(anyhow!(
+            "MongoDB user database (--mongo-userdb) is not supported: use --userdb (SQLite), --psql-userdb, --mysql-userdb or --redis-userdb"
+        ));
     }
     let mut core = core_config(cfg)?;
     core.traffic_by_user = cfg.prometheus_username_labels;

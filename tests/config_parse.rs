@@ -267,9 +267,11 @@ fn user_database_options() {
 
 #[test]
 fn unsupported_options_are_recorded_once() {
-    let c = run(&["-n", "--mongo-userdb", "ip=1", "--mongo-userdb=ip=2", "--redis-statsdb=ip=3", "--mobility=false", "-S",
-        "--total-quota=10", "-A", "ipv6", "--cli", "--cert=/a.pem"]);
-    assert_eq!(c.unsupported, vec!["--mongo-userdb"]);
+    let c = run(&["-n", "--raw-public-keys", "--raw-public-keys=yes", "--redis-statsdb=ip=3", "--mobility=false", "-S",
+        "--total-quota=10", "-A", "ipv6", "--cli", "--cert=/a.pem", "--mongo-userdb=ip=2"]);
+    assert_eq!(c.unsupported, vec!["--raw-public-keys"]);
+    // Accepted while parsing; the server refuses it at start.
+    assert_eq!(c.mongo_userdb.as_deref(), Some("ip=2"));
     assert!(c.cli);
     assert_eq!(c.redis_statsdb.as_deref(), Some("ip=3"));
     assert_eq!(c.cert.as_deref(), Some(std::path::Path::new("/a.pem")));
@@ -279,8 +281,8 @@ fn unsupported_options_are_recorded_once() {
     assert_eq!(c.total_quota, 10);
     assert_eq!(c.allocation_default_address_family, AddressFamilyDefault::Ipv6);
     assert_eq!(
-        c.unsupported_values.iter().filter(|(n, _)| n == "mongo-userdb").map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
-        vec!["ip=1", "ip=2"]
+        c.unsupported_values.iter().filter(|(n, _)| n == "raw-public-keys").map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
+        vec!["", "yes"]
     );
     let c = run(&["-n", "-K", "1"]);
     assert_eq!(c.allocation_default_address_family, AddressFamilyDefault::Keep);

@@ -490,3 +490,44 @@ fn log_file_names_dated_and_simple_and_reopened_on_sighup() {
     assert!(old.contains("Total auth threads") && !old.contains("configuration reloaded"), "{old}");
     println!("--simple-log: x.log reopened after rename + SIGHUP");
 }
+
+// ------------------------------------------------------------ leftover options
+
+/// `--mongo-userdb` is accepted while parsing (so coturn configs read) but
+/// the server refuses to start without the database the operator named.
+#[test]
+fn mongo_userdb_is_refused_at_start_with_a_clear_message() {
+    let ports = PortBlock::claim();
+    let port = ports.listen_port().to_string();
+    let args = ["-n", "-L", "127.0.0.1", "-p", port.as_str(), "--no-tls", "--log-file=stdout", "--mongo-userdb=mongodb://localhost/coturn"];
+    let out = run_cmd(&server_bin(), &args, Duration::from_secs(20));
+    assert!(!out.timed_out, "the server kept running");
+    assert_ne!(out.status.and_then(|s| s.code()), Some(0));
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("--mongo-userdb) is not supported"), "{text}");
+}
+
+/// Binding requests are logged with `-v --log-binding`, and not with `-v` alone.
+#[test]
+fn log_binding_logs_binding_requests_only_when_asked() {
+    for (flags, expect) in [(vec!["-v", "--log-binding"], true), (vec!["-v"], false)] {
+        let mut s = TestServer::start(&flags);
+        assert!(stun_probe(s.addr(), Duration::from_secs(5)), "no Binding answer");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut seen = false;
+        while Instant::now() < deadline {
+            seen = s.log().contains("incoming packet BINDING processed, success");
+            if seen || !expect {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !expect {
+            // Give a wrongly logged line time to reach the file.
+            std::thread::sleep(Duration::from_millis(300));
+            seen = s.log().contains("incoming packet BINDING processed");
+        }
+        assert_eq!(seen, expect, "flags {flags:?}: {}", s.log_tail(20));
+        s.stop();
+    }
+}

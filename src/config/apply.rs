@@ -502,9 +502,9 @@ impl Builder {
             "syslog-facility" => {
                 cfg.syslog_facility = (!v.is_empty()).then(|| v.to_string());
             }
+            "mongo-userdb" => cfg.mongo_userdb = Some(v.to_string()),
             "log-binding" => {
                 cfg.log_binding = parse_bool(value)?;
-                self.unsupported(spec, value)?;
             }
             "mobility" => {
                 cfg.mobility = parse_bool(value)?;

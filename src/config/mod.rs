@@ -218,6 +218,9 @@ pub struct Config {
     pub syslog_facility: Option<String>,
     /// `--log-binding`: log Binding requests in verbose mode.
     pub log_binding: bool,
+    /// `--mongo-userdb` as given: accepted while parsing so configs read,
+    /// refused at start (no MongoDB backend).
+    pub mongo_userdb: Option<String>,
 
     // --- telnet CLI ---
     /// `--cli`: 4.17 keeps the CLI off unless asked for.
@@ -508,6 +511,7 @@ impl Default for Config {
             drain_min_allocations: 0,
             syslog_facility: None,
             log_binding: false,
+            mongo_userdb: None,
             cli: false,
             cli_ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             cli_port: 5766,

@@ -187,7 +187,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("sql-userdb", Some('e'), R, false, Y, "<conninfo>", "Same as --psql-userdb."),
     o("mysql-userdb", Some('M'), R, false, Y, "<conninfo>", "MySQL user database connection string."),
     o("secret-key-file", None, R, false, Y, "<file>", "AES key file used to decrypt an encrypted MySQL password."),
-    o("mongo-userdb", Some('J'), R, false, U, "<uri>", "MongoDB user database URI."),
+    o("mongo-userdb", Some('J'), R, false, Y, "<uri>", "MongoDB user database URI."),
     o("redis-userdb", Some('N'), R, false, Y, "<conninfo>", "Redis user database connection string."),
     o("redis-statsdb", Some('O'), R, false, Y, "<conninfo>", "Redis database for allocation status and traffic events."),
     o("prometheus", None, I, false, Y, "", "Enable the Prometheus metrics exporter (value ignored)."),
@@ -260,7 +260,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("new-log-timestamp", None, B, false, Y, "", "ISO-8601 timestamps on log lines. Default on."),
     o("new-log-timestamp-format", None, R, false, Y, "<format>", "strftime format of log timestamps (%f = milliseconds). Default %FT%T.%f%z."),
     o("log-min-level", None, R, false, Y, "<level>", "Lowest level logged: debug, info, warning or error. Default debug."),
-    o("log-binding", None, B, false, U, "", "Log STUN Binding requests in verbose mode."),
+    o("log-binding", None, B, false, Y, "", "Log STUN Binding requests in verbose mode."),
     o("drop-invalid-packets", None, B, false, Y, "", "Discard datagrams that are neither STUN nor ChannelData early. Default on."),
     o("drop-invalid-packets-log", None, B, false, Y, "", "Log the discarded invalid datagrams."),
     // ---- redirection ----

@@ -112,6 +112,9 @@ impl Server {
         }
         let backward = self.cfg.stun_backward_compatibility;
         self.stats.binding_responses += 1;
+        if self.cfg.verbose && self.cfg.log_binding {
+            tracing::info!("{client}: incoming packet BINDING processed, success (local {local}, {transport:?})");
+        }
         self.success(out, answer, key.as_ref().map(|k| &k[..]), |b| {
             b.add_xor_address(AttrType::XOR_MAPPED_ADDRESS, client);
             if backward {

@@ -68,6 +68,9 @@ pub struct CoreConfig {
     pub default_family: AddressFamilyDefault,
     /// `-v`: per-request log lines.
     pub verbose: bool,
+    /// `--log-binding`: with `-v`, Binding requests get a log line too (they
+    /// are the bulk of a busy server's requests, so coturn leaves them out).
+    pub log_binding: bool,
     /// `--user-quota` / `--total-quota`, shared by all threads.
     pub quotas: Arc<Quotas>,
     /// `--multiplex-peer-max-peers`: peer endpoints one allocation may hold on a
@@ -155,6 +158,7 @@ impl CoreConfig {
             secure_stun: false,
             default_family: AddressFamilyDefault::Ipv4,
             verbose: false,
+            log_binding: false,
             quotas: Arc::new(Quotas::default()),
             multiplex_max_peers: 256,
             external_ip: false,

@@ -363,7 +363,7 @@ fn serve(argv: &[String], cfg: &Config, log: &Arc<logging::LogHandle>) -> anyhow
         }
     }
     tracing::info!("Default realm: {}", cfg.realm);
-    let db = start_userdb(cfg, &mut core)?;
+    let mut db = start_userdb(cfg, &mut core)?;
     sockets::set_devices(cfg.listening_device.clone(), cfg.relay_device.clone());
     let tls = tls_setup(cfg)?;
     let dtls = dtls_setup(cfg)?;
@@ -424,6 +424,9 @@ fn serve(argv: &[String], cfg: &Config, log: &Arc<logging::LogHandle>) -> anyhow
                 cfg.proc_user.as_deref().unwrap_or("(unchanged)"),
                 cfg.proc_group.as_deref().unwrap_or(if cfg.proc_user.is_some() { "(the user's)" } else { "(unchanged)" })
             );
+        }
+        if let Some(d) = db.as_mut() {
+            d.open();
         }
         Ok(())
     });
@@ -518,7 +521,11 @@ fn start_userdb(cfg: &Config, core: &mut CoreConfig) -> anyhow::Result<Option<Db
         tracing::warn!("{kind} user database not used: authentication is off (no -a / --use-auth-secret)");
         return Ok(None);
     }
-    let svc = DbService::start(ServiceOptions {
+    // With --proc-user the database is opened after the drop (a SQLite
+    // file created now would belong to root and refuse the service user).
+    let held = cfg.proc_user.is_some() || cfg.proc_group.is_some();
+    let start = if held { DbService::start_held } else { DbService::start };
+    let svc = start(ServiceOptions {
         spec,
         no_dynamic_ip_list: cfg.no_dynamic_ip_list,
         no_dynamic_realms: cfg.no_dynamic_realms,

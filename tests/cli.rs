@@ -45,12 +45,17 @@ impl Cli {
     /// Reads until what arrived ends with `ending`; returns it all (lossy
     /// UTF-8) and panics with what came when it does not within 10 s.
     fn read_until_end(&mut self, ending: &str) -> String {
+        String::from_utf8_lossy(&self.read_bytes_until_end(ending)).into_owned()
+    }
+
+    /// As [`Cli::read_until_end`], but the raw bytes (telnet commands are
+    /// not UTF-8).
+    fn read_bytes_until_end(&mut self, ending: &str) -> Vec<u8> {
         let deadline = Instant::now() + READ_TIMEOUT;
         let mut buf = [0u8; 4096];
         loop {
             if self.pending.ends_with(ending.as_bytes()) {
-                let all = std::mem::take(&mut self.pending);
-                return String::from_utf8_lossy(&all).into_owned();
+                return std::mem::take(&mut self.pending);
             }
             assert!(Instant::now() < deadline, "no {ending:?} within {READ_TIMEOUT:?}; got {:?}", String::from_utf8_lossy(&self.pending));
             match self.stream.read(&mut buf) {
@@ -92,10 +97,11 @@ impl Cli {
         c
     }
 
-    /// One command; its output up to and including the prompt.
+    /// One command; its output up to and including the prompt (a command
+    /// with nothing to say answers with the bare prompt).
     fn cmd(&mut self, line: &str) -> String {
         self.send(line);
-        self.read_until_end("\r\n> ")
+        self.read_until_end("> ")
     }
 }
 
@@ -215,11 +221,11 @@ fn five_wrong_passwords_close_the_connection() {
     cli.stream.write_all(&[255, 253, 1, 255, 251, 31]).unwrap();
     for i in 1..=4 {
         cli.send(&format!("wrong{i}"));
-        let answer = cli.read_until_end("Enter password: \r\n");
+        let answer = cli.read_bytes_until_end("Enter password: \r\n");
         if i == 1 {
-            assert_eq!(answer.as_bytes(), b"\xff\xfc\x01\xff\xfe\x1fEnter password: \r\n", "{answer:?}");
+            assert_eq!(answer, b"\xff\xfc\x01\xff\xfe\x1fEnter password: \r\n", "{answer:?}");
         } else {
-            assert_eq!(answer, "Enter password: \r\n");
+            assert_eq!(answer, b"Enter password: \r\n");
         }
     }
     cli.send("wrong5");

@@ -409,10 +409,16 @@ impl Server {
         false
     }
 
-    /// Requests on an allocation must come from the user that made it (441).
+    /// Requests on an allocation must come from the user that made it (441),
+    /// or, on an oAuth allocation, name the kid of the last token verified on
+    /// its 5-tuple (the allocation keeps its first kid for quotas and logs).
     pub(crate) fn same_user(&self, slot: usize, username: &str) -> bool {
         match self.allocs.get(slot) {
-            Some(a) => a.key.is_none() || a.username == username,
+            Some(a) => {
+                a.key.is_none()
+                    || a.username == username
+                    || self.token_sessions.kid(&(a.transport, a.client, a.local)) == Some(username)
+            }
             None => false,
         }
     }

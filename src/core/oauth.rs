@@ -277,12 +277,25 @@ use super::time::Now;
 use crate::stun::{AttrType, Message};
 use std::net::SocketAddr;
 
-/// Token expiries remembered per 5-tuple, so requests after the Allocate
-/// (which carry no ACCESS-TOKEN, only the kid and the token's mac_key) keep
-/// the token's lifetime cap.
+/// The last token verified on each 5-tuple: requests after it (which carry
+/// no ACCESS-TOKEN, only the kid and the token's mac_key) keep the token's
+/// lifetime cap, and name its kid.
 #[derive(Debug, Default)]
 pub(crate) struct TokenSessions {
-    expiry: std::collections::HashMap<(Transport, SocketAddr, SocketAddr), u64>,
+    expiry: std::collections::HashMap<(Transport, SocketAddr, SocketAddr), TokenSession>,
+}
+
+#[derive(Debug)]
+struct TokenSession {
+    expires: u64,
+    kid: Box<str>,
+}
+
+impl TokenSessions {
+    /// The kid of the last token verified on this 5-tuple.
+    pub(crate) fn kid(&self, tuple: &(Transport, SocketAddr, SocketAddr)) -> Option<&str> {
+        self.expiry.get(tuple).map(|t| &*t.kid)
+    }
 }
 
 /// Entries before the ones without an allocation are dropped.
@@ -354,7 +367,15 @@ impl Server {
             let by_client = &self.by_client;
             self.token_sessions.expiry.retain(|k, _| by_client.contains_key(k));
         }
-        self.token_sessions.expiry.insert(tuple, expires);
+        self.token_sessions.expiry.insert(tuple, TokenSession { expires, kid: kid.into() });
+        // A new token on an allocation re-keys it, kid and all: coturn's
+        // clients (turnutils_uclient -J) make a fresh token, often under
+        // another kid, for every Allocate and Refresh, and coturn takes it.
+        if let Some(a) = self.by_client.get(&tuple).and_then(|&s| self.allocs.get_mut(s)) {
+            if a.key.is_some() {
+                a.key = Some(mac_key);
+            }
+        }
         let realm = if row.realm.is_empty() { self.cfg.credentials.realm.clone() } else { row.realm };
         OauthOutcome::Verified(AuthInfo { username: kid.to_string(), realm, key: Some(mac_key), expires_unix: Some(expires) })
     }
@@ -362,13 +383,14 @@ impl Server {
     /// A request without ACCESS-TOKEN on the 5-tuple of an allocation made
     /// with a token by this kid, signed with that token's mac_key.
     fn oauth_session(&mut self, now: Now, msg: &Message, tuple: (Transport, SocketAddr, SocketAddr), kid: &str) -> OauthOutcome {
-        let Some(&expires) = self.token_sessions.expiry.get(&tuple) else { return OauthOutcome::NotOauth };
+        let Some(session) = self.token_sessions.expiry.get(&tuple) else { return OauthOutcome::NotOauth };
+        let expires = session.expires;
         let Some(a) = self.by_client.get(&tuple).and_then(|&s| self.allocs.get(s)) else {
             self.token_sessions.expiry.remove(&tuple);
             return OauthOutcome::NotOauth;
         };
         let Some(key) = a.key else { return OauthOutcome::NotOauth };
-        if a.username != kid || !msg.check_any_integrity(&key) {
+        if *session.kid != *kid || !msg.check_any_integrity(&key) {
             return OauthOutcome::NotOauth;
         }
         if expires <= now.unix {

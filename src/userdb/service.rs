@@ -109,6 +109,10 @@ pub struct DbService {
     queue: DbQueue,
     snapshot: Arc<SharedSnapshot>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Held while the service must not touch the database yet (until
+    /// `--proc-user` has taken effect, so a SQLite file is created by the
+    /// service user, not root). Dropping it lets the thread start.
+    hold: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -116,16 +120,36 @@ impl DbService {
     /// Start the service thread. Fails only when the thread or runtime cannot
     /// be created; an unreachable database is retried in the background.
     pub fn start(opts: ServiceOptions) -> std::io::Result<DbService> {
+        let mut svc = DbService::start_held(opts)?;
+        svc.open();
+        Ok(svc)
+    }
+
+    /// As [`DbService::start`], but the database is first opened on
+    /// [`DbService::open`]; queries queue meanwhile.
+    pub fn start_held(opts: ServiceOptions) -> std::io::Result<DbService> {
         let (tx, rx) = tmpsc::channel(QUEUE_DEPTH);
+        let (hold, held) = std::sync::mpsc::channel::<()>();
         let snapshot = Arc::new(SharedSnapshot::default());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("userdb").enable_all().build()?;
         let snap = Arc::clone(&snapshot);
         let thread = std::thread::Builder::new().name("userdb".into()).spawn(move || {
+            // Returns once the sender is dropped (open, stop, or drop).
+            let _ = held.recv();
+            let mut stop_rx = stop_rx;
+            if !matches!(stop_rx.try_recv(), Err(tokio::sync::oneshot::error::TryRecvError::Empty)) {
+                return; // stopped before it was ever opened
+            }
             rt.block_on(run(opts, rx, snap, stop_rx));
             rt.shutdown_timeout(Duration::from_secs(1));
         })?;
-        Ok(DbService { queue: DbQueue { tx }, snapshot, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(DbService { queue: DbQueue { tx }, snapshot, stop: Some(stop_tx), hold: Some(hold), thread: Some(thread) })
+    }
+
+    /// Let the service connect to the database (no-op once open).
+    pub fn open(&mut self) {
+        self.hold = None;
     }
 
     pub fn queue(&self) -> DbQueue {
@@ -143,8 +167,10 @@ impl DbService {
 
     fn shutdown(&mut self) {
         if let Some(s) = self.stop.take() {
+            // Stop first, so a service never opened leaves at once.
             let _ = s.send(());
         }
+        self.hold = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -12,6 +12,7 @@ mod userdb;
 mod tcp_relay;
 mod events;
 mod security;
+mod oauth;
 mod rfc8489;
 mod util;
 

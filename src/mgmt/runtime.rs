@@ -90,6 +90,7 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    #[allow(clippy::too_many_arguments)] // each is one part the runtime owns
     pub fn new(
         argv: Vec<String>,
         cfg: Config,

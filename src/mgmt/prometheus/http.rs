@@ -197,8 +197,8 @@ mod tests {
 
     fn exchange(request: &[u8]) -> (Option<Route>, String) {
         let mut d = Duplex { input: io::Cursor::new(request.to_vec()), output: Vec::new() };
-        let r = serve(&mut d, "/metrics", || ("m 1\n".to_string(), "text/plain; version=0.0.4")).unwrap();
-        (r, String::from_utf8(d.output).unwrap())
+        let r = serve(&mut d, "/metrics", || ("m 1\n".to_string(), "text/plain; version=0.0.4")).expect("served");
+        (r, String::from_utf8(d.output).expect("UTF-8 answer"))
     }
 
     #[test]
@@ -237,7 +237,7 @@ mod tests {
         // Incomplete head, then EOF.
         assert!(exchange(b"GET / HTTP/1.1\r\nHost").1.starts_with("HTTP/1.1 400 "));
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
-        big.extend(std::iter::repeat(b'a').take(MAX_HEAD));
+        big.extend(std::iter::repeat_n(b'a', MAX_HEAD));
         assert!(exchange(&big).1.starts_with("HTTP/1.1 431 "));
         // Nothing sent at all: nothing answered.
         assert_eq!(exchange(b""), (None, String::new()));

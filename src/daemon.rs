@@ -132,6 +132,7 @@ pub fn core_config(cfg: &Config) -> anyhow::Result<CoreConfig> {
     core.default_family = cfg.allocation_default_address_family;
     core.verbose = cfg.verbose || cfg.very_verbose;
     core.log_binding = cfg.log_binding;
+    core.include_reason_string = cfg.include_reason_string;
     core.quotas = Arc::new(Quotas::new(cfg.user_quota, cfg.total_quota));
     core.max_bps = cfg.max_bps;
     core.bps_capacity = Arc::new(crate::core::bandwidth::BpsCapacity::new(cfg.bps_capacity));
@@ -553,6 +554,7 @@ pub fn tls_options(cfg: &Config) -> TlsOptions {
         dh566: cfg.dh566,
         dh1066: cfg.dh1066,
         dh_file: cfg.dh_file.clone(),
+        raw_public_keys: cfg.raw_public_keys,
         ..TlsOptions::default()
     }
 }
@@ -570,11 +572,14 @@ fn tls_setup(cfg: &Config) -> anyhow::Result<Option<Arc<ReloadableTls>>> {
             for w in warnings {
                 tracing::warn!("{w}");
             }
-            tracing::info!("TLS 1.2 supported");
             if !cfg.no_tlsv1_2 {
-                tracing::info!("TLS 1.3 supported");
+                tracing::info!("TLS 1.2 supported");
             }
+            tracing::info!("TLS 1.3 supported");
             tracing::info!("TURN/STUN ALPN supported");
+            if tls.configs().offers_raw_public_keys() {
+                tracing::info!("RFC 7250 raw public keys supported (TLS 1.3 clients that ask for them)");
+            }
             Ok(Some(Arc::new(tls)))
         }
         Err(e) if e.is_missing_default() => {

@@ -12,19 +12,26 @@ use std::time::Duration;
 use common::{require_tool, run_cmd, PortBlock, TestServer};
 
 fn tls_server(dir: &std::path::Path) -> (TestServer, u16) {
+    tls_server_with(dir, &[])
+}
+
+fn tls_server_with(dir: &std::path::Path, extra: &[&str]) -> (TestServer, u16) {
     let (cert, key) = common::self_signed_cert(dir);
     let ports = PortBlock::claim();
     let tls_port = ports.spare_port(4);
     drop(ports);
-    let s = TestServer::start(&[
-        "--lt-cred-mech",
-        "--user=user:pass",
-        "--realm=example.org",
-        "--no-tls=false",
-        &format!("--cert={}", cert.display()),
-        &format!("--pkey={}", key.display()),
-        &format!("--tls-listening-port={tls_port}"),
-    ]);
+    let mut args = vec![
+        "--lt-cred-mech".to_string(),
+        "--user=user:pass".to_string(),
+        "--realm=example.org".to_string(),
+        "--no-tls=false".to_string(),
+        format!("--cert={}", cert.display()),
+        format!("--pkey={}", key.display()),
+        format!("--tls-listening-port={tls_port}"),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let s = TestServer::start(&refs);
     (s, tls_port)
 }
 
@@ -99,4 +106,105 @@ fn sigusr2_reloads_the_certificate_for_new_connections() {
     }
     let after = s_client(port, &[]);
     assert!(after.contains("CN = reloaded.example"), "{after}");
+}
+
+/// A rustls client that takes only the server's raw public key (RFC 7250)
+/// and checks it is `expected` (the SubjectPublicKeyInfo of the key file).
+#[derive(Debug)]
+struct RawKeyVerifier {
+    expected: Vec<u8>,
+    seen: std::sync::Mutex<Option<Vec<u8>>>,
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for RawKeyVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        *self.seen.lock().unwrap() = Some(end_entity.to_vec());
+        if end_entity.as_ref() == self.expected.as_slice() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("not the expected raw public key".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &rustls::pki_types::CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("raw public keys need TLS 1.3".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let spki = rustls::pki_types::SubjectPublicKeyInfoDer::from(cert.as_ref());
+        rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn raw_public_keys_to_clients_that_ask_certificate_to_others() {
+    use std::io::Read;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let (s, port) = tls_server_with(dir.path(), &["--raw-public-keys"]);
+    // The key's SubjectPublicKeyInfo, as OpenSSL writes it.
+    let openssl = require_tool("openssl");
+    let spki_path = dir.path().join("spki.der");
+    let key = dir.path().join("key.pem");
+    let out = run_cmd(
+        &openssl,
+        &["pkey", "-in", key.to_str().unwrap(), "-pubout", "-outform", "DER", "-out", spki_path.to_str().unwrap()],
+        Duration::from_secs(15),
+    );
+    assert!(out.success(), "{}", out.describe());
+    let expected = std::fs::read(&spki_path).unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(RawKeyVerifier { expected: expected.clone(), seen: Default::default(), provider: provider.clone() });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    // A STUN Binding request over the raw-key TLS session.
+    let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    req.extend_from_slice(&[7u8; 12]);
+    tls.write_all(&req).unwrap();
+    let mut head = [0u8; 20];
+    tls.read_exact(&mut head).unwrap();
+    assert_eq!(&head[..2], &[0x01, 0x01], "Binding success over TLS with a raw public key");
+    assert_eq!(&head[8..20], &[7u8; 12], "same transaction");
+    assert_eq!(verifier.seen.lock().unwrap().as_deref(), Some(expected.as_slice()), "the server sent its raw key");
+    assert_eq!(tls.conn.peer_certificates().map(|c| c.len()), Some(1));
+
+    // A client that knows nothing of raw keys still gets the certificate.
+    let out = s_client(port, &[]);
+    assert!(out.contains("New, TLSv1.3, Cipher is") && out.contains("CN = localhost"), "{out}");
+    assert!(s.log().contains("RFC 7250 raw public keys supported"), "{}", s.log_tail(20));
 }

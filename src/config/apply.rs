@@ -246,6 +246,7 @@ impl Builder {
             "tlsv1" => cfg.tlsv1 = parse_bool(value)?,
             "tlsv1_1" => cfg.tlsv1_1 = parse_bool(value)?,
             "no-tlsv1_2" => cfg.no_tlsv1_2 = parse_bool(value)?,
+            "raw-public-keys" => cfg.raw_public_keys = parse_bool(value)?,
             "listening-device" => cfg.listening_device = (!v.is_empty()).then(|| v.to_string()),
             "relay-device" => cfg.relay_device = (!v.is_empty()).then(|| v.to_string()),
             "tcp-proxy-port" => {
@@ -542,7 +543,6 @@ impl Builder {
             }
             "include-reason-string" => {
                 cfg.include_reason_string = parse_bool(value)?;
-                self.unsupported(spec, value)?;
             }
             "allocation-default-address-family" => {
                 match v.trim_start_matches('=') {

@@ -107,6 +107,8 @@ pub struct Config {
     pub tlsv1: bool,
     pub tlsv1_1: bool,
     pub no_tlsv1_2: bool,
+    /// `--raw-public-keys`: RFC 7250 raw public keys for TLS clients asking.
+    pub raw_public_keys: bool,
     /// `--listening-device` / `--relay-device`: SO_BINDTODEVICE for listener /
     /// relay sockets (Linux, root).
     pub listening_device: Option<String>,
@@ -458,6 +460,7 @@ impl Default for Config {
             tlsv1: false,
             tlsv1_1: false,
             no_tlsv1_2: false,
+            raw_public_keys: false,
             listening_device: None,
             relay_device: None,
             tcp_proxy_port: None,

@@ -68,7 +68,7 @@ impl OptSpec {
 }
 
 use ArgKind::{None as N, OptionalBool as B, OptionalIgnored as I, OptionalValue as V, Required as R};
-use Support::{Legacy as L, No as U, Yes as Y};
+use Support::{Legacy as L, Yes as Y};
 
 /// Normal row: long form on the CLI and as a config key.
 const fn o(
@@ -248,7 +248,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("no-stun", None, B, false, Y, "", "TURN only: ignore STUN Binding requests."),
     // ---- TLS ----
     o("cert", None, R, false, Y, "<file>", "TLS certificate (chain) in PEM. Default turn_server_cert.pem."),
-    o("raw-public-keys", None, B, false, U, "", "Use RFC 7250 raw public keys for TLS."),
+    o("raw-public-keys", None, B, false, Y, "", "Use RFC 7250 raw public keys for TLS (to clients that ask; others get the certificate)."),
     o("pkey", None, R, false, Y, "<file>", "TLS private key in PEM. Default turn_server_pkey.pem."),
     o("pkey-pwd", None, R, false, Y, "<password>", "Passphrase of the private key."),
     // ---- logging ----
@@ -315,7 +315,7 @@ pub static OPTIONS: &[OptSpec] = &[
     o("response-origin-only-with-rfc5780", None, B, false, L, "", "Old: RESPONSE-ORIGIN is only sent with RFC 5780 now; accepted and ignored."),
     o("rfc3489-compatibility", None, B, false, Y, "", "Answer classic RFC 3489 Binding requests without magic cookie."),
     o("rfc5766-channel-numbers", None, B, false, Y, "", "Accept channel numbers 0x4000-0x7FFF (=false: only 0x4000-0x4FFF). Default on."),
-    o("include-reason-string", None, B, false, U, "", "Put detailed reason phrases into error responses."),
+    o("include-reason-string", None, B, false, Y, "", "Put detailed reason phrases into error responses."),
     o("respond-http-unsupported", None, B, false, Y, "", "Answer HTTP on non-HTTP ports with 400 instead of closing."),
     o("secret-ts-exp-time", None, R, false, L, "<seconds>", "Old REST API option; accepted and ignored."),
     // ---- command line only ----

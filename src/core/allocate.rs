@@ -3,6 +3,7 @@
 use super::allocation::{AddressError, Allocation, SecondRelay, Usage};
 use super::bandwidth::{bandwidth_attr_to_bps, bps_to_bandwidth_attr, session_rate, SessionLimit};
 use super::output::{Dest, Outputs};
+use super::refusal::relay_refused;
 use super::provider::{Family, PortRequest, RelayError, RelayProvider, RelayRequest};
 use super::server::{Reply, Server, DEFAULT_LIFETIME};
 use super::time::Now;
@@ -46,7 +47,7 @@ impl Server {
         // still gets its answer below); nobody new is taken in.
         if self.cfg.draining.load(std::sync::atomic::Ordering::Relaxed) && !self.by_client.contains_key(&(transport, client, local)) {
             self.stats.refused_draining += 1;
-            return self.error(out, reply, ErrorCode::FORBIDDEN, k, |_| {});
+            return self.error(out, reply, ErrorCode::FORBIDDEN.because("Server is draining: no new allocations"), k, |_| {});
         }
 
         if let Some(&slot) = self.by_client.get(&(transport, client, local)) {
@@ -55,7 +56,7 @@ impl Server {
             if same {
                 self.allocate_success(slot, now, reply, out);
             } else {
-                self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, k, |_| {});
+                self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH.because("Mismatched allocation: wrong transaction ID"), k, |_| {});
             }
             return;
         }
@@ -63,8 +64,8 @@ impl Server {
         let tcp = match msg.requested_transport() {
             Some(Ok(PROTO_UDP)) if !self.cfg.no_udp_relay => false,
             Some(Ok(PROTO_TCP)) if !self.cfg.no_tcp_relay => true,
-            Some(Ok(_)) => return self.error(out, reply, ErrorCode::UNSUPPORTED_TRANSPORT, k, |_| {}),
-            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            Some(Ok(_)) => return self.error(out, reply, ErrorCode::UNSUPPORTED_TRANSPORT.because("Requested transport is not relayed by this server"), k, |_| {}),
+            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Missing or malformed REQUESTED-TRANSPORT"), k, |_| {}),
         };
         // RFC 6062 5.1: a TCP relay needs a TCP or TLS control connection, and
         // DONT-FRAGMENT, EVEN-PORT and RESERVATION-TOKEN mean nothing for it.
@@ -77,7 +78,7 @@ impl Server {
                 || msg.get(AttrType::ADDITIONAL_ADDRESS_FAMILY).is_some()
                 || msg.get(AttrType::ADDITIONAL_ADDRESS_FAMILY_DRAFT).is_some())
         {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("A TCP allocation needs a TCP or TLS connection and takes no DONT-FRAGMENT, EVEN-PORT, RESERVATION-TOKEN or ADDITIONAL-ADDRESS-FAMILY"), k, |_| {});
         }
 
         let mobile = match self.wants_ticket(msg) {
@@ -87,19 +88,19 @@ impl Server {
         let token = match msg.reservation_token() {
             None => None,
             Some(Ok(t)) => Some(t),
-            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Malformed RESERVATION-TOKEN"), k, |_| {}),
         };
         let even = match msg.even_port() {
             None => None,
             Some(Ok(r)) => Some(r),
-            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Malformed EVEN-PORT"), k, |_| {}),
         };
         let requested_family = match msg.address_family(AttrType::REQUESTED_ADDRESS_FAMILY) {
             None => None,
             Some(Ok(1)) => Some(Family::V4),
             Some(Ok(2)) => Some(Family::V6),
-            Some(Ok(_)) => return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, k, |_| {}),
-            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            Some(Ok(_)) => return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED.because("Unknown REQUESTED-ADDRESS-FAMILY"), k, |_| {}),
+            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Malformed REQUESTED-ADDRESS-FAMILY"), k, |_| {}),
         };
         // ADDITIONAL-ADDRESS-FAMILY asks for an IPv6 relay next to the IPv4
         // one (RFC 8656 7.2); IPv4 as the additional family makes no sense.
@@ -112,34 +113,34 @@ impl Server {
         let dual = match additional {
             None => false,
             Some(Ok(2)) => true,
-            Some(Ok(1)) | Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
-            Some(Ok(_)) => return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, k, |_| {}),
+            Some(Ok(1)) | Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("ADDITIONAL-ADDRESS-FAMILY must be IPv6"), k, |_| {}),
+            Some(Ok(_)) => return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED.because("Unknown ADDITIONAL-ADDRESS-FAMILY"), k, |_| {}),
         };
         // RESERVATION-TOKEN excludes EVEN-PORT (RFC 8656) and REQUESTED-ADDRESS-FAMILY (RFC 6156).
         if token.is_some() && (even.is_some() || requested_family.is_some()) {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("RESERVATION-TOKEN cannot come with EVEN-PORT or REQUESTED-ADDRESS-FAMILY"), k, |_| {});
         }
         // A dual allocation names its families itself, and a reservation (token,
         // or EVEN-PORT with R) would need one held port per family. A plain
         // EVEN-PORT is honoured on both relays: coturn 4.6.1 accepts it, and
         // `turnutils_uclient -Z` sends it.
         if dual && (token.is_some() || even == Some(true) || requested_family.is_some()) {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("A dual allocation takes no RESERVATION-TOKEN, reserving EVEN-PORT or REQUESTED-ADDRESS-FAMILY"), k, |_| {});
         }
         let lifetime_req = match msg.u32_attr(AttrType::LIFETIME) {
             None => None,
             Some(Ok(l)) => Some(l),
-            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Malformed LIFETIME"), k, |_| {}),
         };
 
         // One shared relay socket per thread cannot give port pairs (coturn: 508).
         if relays.multiplexed() && (even.is_some() || token.is_some()) {
-            return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY, k, |_| {});
+            return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY.because("EVEN-PORT and RESERVATION-TOKEN are not available on this server"), k, |_| {});
         }
         // coturn (>= 4.16) refuses dual allocations behind `--external-ip`: one
         // public address cannot stand for relays of two families.
         if dual && self.cfg.external_ip {
-            return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY, k, |_| {});
+            return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY.because("Dual allocations are not available on this server"), k, |_| {});
         }
         let family = if dual {
             Family::V4
@@ -153,7 +154,7 @@ impl Server {
         // A dual allocation succeeds with whichever family can be had; only a
         // single-family request fails outright when its family is missing.
         if token.is_none() && !dual && !relays.supports(family) {
-            return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED, k, |_| {});
+            return self.error(out, reply, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED.because("Relay address family not supported"), k, |_| {});
         }
         let port = match (token, even) {
             (Some(t), _) => PortRequest::Reserved(t),
@@ -162,7 +163,7 @@ impl Server {
         };
         if !self.cfg.quotas.try_acquire(&auth.realm, &auth.username, self.quota_limits(&auth.realm)) {
             tracing::info!("Allocation quota reached for user <{}>", auth.username);
-            return self.error(out, reply, ErrorCode::ALLOCATION_QUOTA_REACHED, k, |_| {});
+            return self.error(out, reply, ErrorCode::ALLOCATION_QUOTA_REACHED.because("Allocation quota reached"), k, |_| {});
         }
         // Bandwidth: the client's BANDWIDTH held to the session limit, then
         // drawn from the server-wide budget (486 when it is spent).
@@ -177,7 +178,7 @@ impl Server {
         } else {
             self.cfg.quotas.release(&auth.realm, &auth.username);
             tracing::info!("Allocation bandwidth capacity reached for user <{}>", auth.username);
-            return self.error(out, reply, ErrorCode::ALLOCATION_QUOTA_REACHED, k, |_| {});
+            return self.error(out, reply, ErrorCode::ALLOCATION_QUOTA_REACHED.because("Bandwidth capacity reached"), k, |_| {});
         };
         let dont_fragment = msg.get(AttrType::DONT_FRAGMENT).is_some();
         let mut bind = |family: Family| -> Result<super::provider::RelayBinding, ErrorCode> {
@@ -200,7 +201,7 @@ impl Server {
                 Err(code) => {
                     self.cfg.quotas.release(&auth.realm, &auth.username);
                     self.cfg.bps_capacity.release(granted);
-                    return self.error(out, reply, code, k, |_| {});
+                    return self.error(out, reply, relay_refused(code), k, |_| {});
                 }
             }
         } else {
@@ -211,7 +212,7 @@ impl Server {
                 (Err(e4), Err(_)) => {
                     self.cfg.quotas.release(&auth.realm, &auth.username);
                     self.cfg.bps_capacity.release(granted);
-                    return self.error(out, reply, e4, k, |_| {});
+                    return self.error(out, reply, relay_refused(e4), k, |_| {});
                 }
             }
         };
@@ -338,15 +339,15 @@ impl Server {
         let k = auth.key.as_ref().map(|k| &k[..]);
         let Dest::Client { transport, local, to: client } = reply.dest else { return };
         let Some(&slot) = self.by_client.get(&(transport, client, local)) else {
-            return self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, k, |_| {});
+            return self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH.because("No allocation on this 5-tuple"), k, |_| {});
         };
         if !self.same_user(slot, &auth.username) || !self.same_origin(slot, msg) {
-            return self.error(out, reply, ErrorCode::WRONG_CREDENTIALS, k, |_| {});
+            return self.error(out, reply, ErrorCode::WRONG_CREDENTIALS.because("Wrong credentials: the allocation belongs to another user or origin"), k, |_| {});
         }
         let requested = match msg.u32_attr(AttrType::LIFETIME) {
             None => None,
             Some(Ok(l)) => Some(l),
-            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Malformed LIFETIME"), k, |_| {}),
         };
         if let Some(Ok(f)) = msg.address_family(AttrType::REQUESTED_ADDRESS_FAMILY) {
             let fam = if f == 1 { Family::V4 } else { Family::V6 };
@@ -358,7 +359,7 @@ impl Server {
                 a.relay_for(fam).is_none() && a.address_error.is_none_or(|e| e.family != fam)
             };
             if self.allocs.get(slot).is_some_and(mismatch) {
-                return self.error(out, reply, ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH, k, |_| {});
+                return self.error(out, reply, ErrorCode::PEER_ADDRESS_FAMILY_MISMATCH.because("No relay of the requested address family"), k, |_| {});
             }
         }
         if requested == Some(0) {

@@ -37,7 +37,7 @@ impl Server {
         let rfc5780 = self.cfg.rfc5780.is_some();
         let bad = |s: &mut Self, out: &mut Outputs| {
             s.stats.binding_errors += 1;
-            s.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {})
+            s.error(out, reply, ErrorCode::BAD_REQUEST.because("Malformed CHANGE-REQUEST or RFC 5780 request"), None, |_| {})
         };
 
         // An all-zero CHANGE-REQUEST is accepted by every server (some STUN
@@ -50,7 +50,7 @@ impl Server {
         if change_ip || change_port {
             if !rfc5780 {
                 self.stats.binding_errors += 1;
-                self.error(out, reply, ErrorCode::UNKNOWN_ATTRIBUTE, None, |b| {
+                self.error(out, reply, ErrorCode::UNKNOWN_ATTRIBUTE.because("Unknown attribute: TURN server was configured without RFC 5780 support"), None, |b| {
                     b.add_unknown_attributes(&[AttrType::CHANGE_REQUEST]);
                 });
                 return;

@@ -260,7 +260,7 @@ impl Server {
         let Some(auth) = self.authenticate(now, msg, reply, out) else { return };
         let k = auth.key.as_ref().map(|k| &k[..]);
         if !self.cfg.mobility {
-            return self.error(out, reply, ErrorCode::METHOD_NOT_ALLOWED, k, |_| {});
+            return self.error(out, reply, ErrorCode::METHOD_NOT_ALLOWED.because("Mobility is not enabled on this server"), k, |_| {});
         }
         let found = opened.filter(|&(owner, _)| owner == self.thread_index).and_then(|(_, id)| {
             if let Some(&slot) = self.mobility.tickets.get(&id) {
@@ -274,20 +274,20 @@ impl Server {
         });
         let Some((slot, again)) = found else {
             tracing::info!("mobility: unknown ticket from {client}");
-            return self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, k, |_| {});
+            return self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH.because("Unknown mobility ticket"), k, |_| {});
         };
         if !self.same_user(slot, &auth.username) || !self.same_origin(slot, msg) {
-            return self.error(out, reply, ErrorCode::WRONG_CREDENTIALS, k, |_| {});
+            return self.error(out, reply, ErrorCode::WRONG_CREDENTIALS.because("Wrong credentials: the allocation belongs to another user or origin"), k, |_| {});
         }
         let key = (transport, client, local);
         if self.by_client.get(&key).is_some_and(|&s| s != slot) {
             // The new address already holds an allocation of its own.
-            return self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, k, |_| {});
+            return self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH.because("The new address holds an allocation of its own"), k, |_| {});
         }
         let requested = match msg.u32_attr(AttrType::LIFETIME) {
             None => None,
             Some(Ok(l)) => Some(l),
-            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            Some(Err(_)) => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Malformed LIFETIME"), k, |_| {}),
         };
         if again {
             let Some(a) = self.allocs.get(slot) else { return };
@@ -312,7 +312,7 @@ impl Server {
         if key != current && transport != a.transport {
             // A move keeps the transport: the relay loop ties stream
             // allocations to their connection.
-            return self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, k, |_| {});
+            return self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH.because("A move keeps the transport"), k, |_| {});
         }
         let lifetime = self.grant_lifetime(requested);
         let earlier = a.mobile.as_ref().and_then(|s| s.pending);

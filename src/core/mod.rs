@@ -27,6 +27,7 @@ mod data;
 pub mod events;
 mod permission;
 pub mod redirect;
+mod refusal;
 pub mod tcp_relay;
 
 pub use output::{Dest, Outputs, RelayId, Transmit, Transport};

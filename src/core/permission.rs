@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use super::allocation::Channel;
+use super::refusal::peer_refused;
 use super::output::{Dest, Outputs};
 use super::peer_policy::Denial;
 use super::server::{Reply, Server};
@@ -52,11 +53,11 @@ impl Server {
     pub(crate) fn request_slot(&self, msg: &Message, reply: Reply, username: &str, key: Option<&[u8]>, out: &mut Outputs) -> Option<usize> {
         let Dest::Client { transport, local, to } = reply.dest else { return None };
         let Some(&slot) = self.by_client.get(&(transport, to, local)) else {
-            self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH, key, |_| {});
+            self.error(out, reply, ErrorCode::ALLOCATION_MISMATCH.because("No allocation on this 5-tuple"), key, |_| {});
             return None;
         };
         if !self.same_user(slot, username) || !self.same_origin(slot, msg) {
-            self.error(out, reply, ErrorCode::WRONG_CREDENTIALS, key, |_| {});
+            self.error(out, reply, ErrorCode::WRONG_CREDENTIALS.because("Wrong credentials: the allocation belongs to another user or origin"), key, |_| {});
             return None;
         }
         Some(slot)
@@ -78,16 +79,16 @@ impl Server {
         for p in msg.xor_addresses(AttrType::XOR_PEER_ADDRESS) {
             match p {
                 Ok(p) => peers.push(p),
-                Err(_) => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+                Err(_) => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Malformed XOR-PEER-ADDRESS"), k, |_| {}),
             }
         }
         if peers.is_empty() {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Missing XOR-PEER-ADDRESS"), k, |_| {});
         }
         // All or nothing: check every peer before installing any.
         for &p in &peers {
             if let PeerCheck::Reject(code) = self.check_peer(slot, p) {
-                return self.error(out, reply, code, k, |_| {});
+                return self.error(out, reply, peer_refused(code), k, |_| {});
             }
         }
         let expires = now.ms + u64::from(self.cfg.permission_lifetime) * 1000;
@@ -117,19 +118,19 @@ impl Server {
         let Some(slot) = self.request_slot(msg, reply, &auth.username, k, out) else { return };
         // A TCP allocation has no datagrams to put in channels (RFC 6062).
         if self.allocs.get(slot).is_some_and(|a| a.tcp) {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("A TCP allocation has no channels"), k, |_| {});
         }
         let max = if self.cfg.rfc5766_channel_numbers { 0x7FFF } else { 0x4FFF };
         let number = match msg.channel_number() {
             Some(Ok(n)) if (0x4000..=max).contains(&n) => n,
-            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Wrong channel number"), k, |_| {}),
         };
         let peer = match msg.xor_address(AttrType::XOR_PEER_ADDRESS) {
             Some(Ok(p)) => p,
-            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Missing or malformed XOR-PEER-ADDRESS"), k, |_| {}),
         };
         if let PeerCheck::Reject(code) = self.check_peer(slot, peer) {
-            return self.error(out, reply, code, k, |_| {});
+            return self.error(out, reply, peer_refused(code), k, |_| {});
         }
         let chan_expires = now.ms + u64::from(self.cfg.channel_lifetime) * 1000;
         // A number bound to another peer, or a peer bound to another number, is
@@ -138,11 +139,11 @@ impl Server {
             a.channels.iter().any(|c| c.expires_ms > now.ms && ((c.number == number) != (c.peer == peer)))
         });
         if clash {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Channel number or peer already bound otherwise"), k, |_| {});
         }
         // On a shared relay the peer endpoint must be free on this thread.
         if !self.register_peer(slot, peer) {
-            return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY, k, |_| {});
+            return self.error(out, reply, ErrorCode::INSUFFICIENT_CAPACITY.because("Peer endpoint already in use on the shared relay"), k, |_| {});
         }
         let Some(a) = self.allocs.get_mut(slot) else { return };
         match a.channels.iter_mut().find(|c| c.number == number && c.peer == peer) {

@@ -71,6 +71,8 @@ pub struct CoreConfig {
     /// `--log-binding`: with `-v`, Binding requests get a log line too (they
     /// are the bulk of a busy server's requests, so coturn leaves them out).
     pub log_binding: bool,
+    /// `--include-reason-string`: error answers carry the detailed reason.
+    pub include_reason_string: bool,
     /// `--user-quota` / `--total-quota`, shared by all threads.
     pub quotas: Arc<Quotas>,
     /// `--multiplex-peer-max-peers`: peer endpoints one allocation may hold on a
@@ -159,6 +161,7 @@ impl CoreConfig {
             default_family: AddressFamilyDefault::Ipv4,
             verbose: false,
             log_binding: false,
+            include_reason_string: false,
             quotas: Arc::new(Quotas::default()),
             multiplex_max_peers: 256,
             external_ip: false,
@@ -473,7 +476,7 @@ impl Server {
             Class::Request => {
                 let unknown = msg.unknown_comprehension_required();
                 if !unknown.is_empty() {
-                    self.error(out, reply, ErrorCode::UNKNOWN_ATTRIBUTE, None, |b| {
+                    self.error(out, reply, ErrorCode::UNKNOWN_ATTRIBUTE.because("Unknown comprehension-required attribute"), None, |b| {
                         b.add_unknown_attributes(&unknown);
                     });
                     return;
@@ -487,7 +490,7 @@ impl Server {
                     Method::CHANNEL_BIND => self.channel_bind(now, &msg, reply, out),
                     Method::CONNECT => self.connect(now, &msg, reply, out),
                     Method::CONNECTION_BIND => self.connection_bind(now, &msg, reply, out),
-                    _ => self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {}),
+                    _ => self.error(out, reply, ErrorCode::BAD_REQUEST.because("Unknown or unsupported method"), None, |_| {}),
                 }
             }
             Class::Indication => {
@@ -704,19 +707,24 @@ impl Server {
     }
 
     /// Write an error answer with ERROR-CODE first.
+    /// An error answer: `refusal` is an [`ErrorCode`] (standard phrase) or
+    /// `code.because("...")`, whose detail is sent only with
+    /// `--include-reason-string` and logged always.
     pub(crate) fn error(
         &self,
         out: &mut Outputs,
         reply: Reply,
-        code: ErrorCode,
+        refusal: impl Into<super::refusal::Refusal>,
         key: Option<&[u8]>,
         attrs: impl FnOnce(&mut MessageBuilder),
     ) {
+        let refusal = refusal.into();
+        let code = refusal.code;
         if self.cfg.verbose {
-            tracing::info!("incoming packet {} processed, error {}: {}", reply.method.name(), code.0, code.reason());
+            tracing::info!("incoming packet {} processed, error {}: {}", reply.method.name(), code.0, refusal.why);
         }
         self.answer(out, reply, Class::Error, key, |b| {
-            b.add_error_code(code.0, code.reason());
+            b.add_error_code(code.0, refusal.phrase(self.cfg.include_reason_string));
             attrs(b);
         });
     }
@@ -772,7 +780,7 @@ impl Server {
             (Some(Ok(r)), Some(Ok(n))) if msg.get(AttrType::USERNAME).is_some() || msg.get(AttrType::USERHASH).is_some() => (r, n),
             _ => {
                 self.stats.auth_failed(AuthFailure::MissingAttributes);
-                self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
+                self.error(out, reply, ErrorCode::BAD_REQUEST.because("Missing USERNAME, REALM or NONCE"), None, |_| {});
                 return None;
             }
         };
@@ -793,7 +801,7 @@ impl Server {
                 OauthOutcome::Failed => {
                     self.stats.auth_failed(AuthFailure::Database);
                     tracing::error!("check_stun_auth: cannot get the oauth key: user database error");
-                    self.error(out, reply, ErrorCode::SERVER_ERROR, None, |_| {});
+                    self.error(out, reply, ErrorCode::SERVER_ERROR.because("Cannot get the oAuth key: user database error"), None, |_| {});
                     return None;
                 }
                 OauthOutcome::Refused(why) => {
@@ -809,7 +817,7 @@ impl Server {
             Err(why) => {
                 self.stats.auth_failed(AuthFailure::PasswordAlgorithm);
                 tracing::info!("check_stun_auth: realm <{realm}>: {why}");
-                self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
+                self.error(out, reply, ErrorCode::BAD_REQUEST.because("Unsupported PASSWORD-ALGORITHM"), None, |_| {});
                 return None;
             }
         };
@@ -827,7 +835,7 @@ impl Server {
             },
             _ => {
                 self.stats.auth_failed(AuthFailure::MissingAttributes);
-                self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
+                self.error(out, reply, ErrorCode::BAD_REQUEST.because("Missing USERNAME"), None, |_| {});
                 return None;
             }
         };
@@ -875,7 +883,7 @@ impl Server {
             KeyCheck::Failed => {
                 self.stats.auth_failed(AuthFailure::Database);
                 tracing::error!("check_stun_auth: Cannot get credentials of user <{username}> realm <{realm}>: user database error");
-                self.error(out, reply, ErrorCode::SERVER_ERROR, None, |_| {});
+                self.error(out, reply, ErrorCode::SERVER_ERROR.because("Cannot get the user's key: user database error"), None, |_| {});
                 return None;
             }
             KeyCheck::Pending => return None,

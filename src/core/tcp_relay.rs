@@ -153,7 +153,7 @@ impl Server {
             let Some(c) = self.tcp.conns.remove(&id) else { continue };
             if let State::Connecting { reply } = c.state {
                 let key = self.allocs.get(c.slot).and_then(|a| a.key);
-                self.error(out, reply, ErrorCode::CONNECTION_TIMEOUT, key.as_ref().map(|k| &k[..]), |_| {});
+                self.error(out, reply, ErrorCode::CONNECTION_TIMEOUT.because("Connection to the peer timed out"), key.as_ref().map(|k| &k[..]), |_| {});
             }
             tracing::info!("TCP relay connection {id:#010x} to {}: closed, no ConnectionBind in time", c.peer);
             self.tcp.actions.push(TcpAction::Close { conn: id });
@@ -176,18 +176,18 @@ impl Server {
         let Some(slot) = self.request_slot(msg, reply, &auth.username, k, out) else { return };
         let Some(a) = self.allocs.get(slot) else { return };
         if !a.tcp {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Connect needs a TCP allocation"), k, |_| {});
         }
         let (relay, from) = (a.relay, a.relay_local);
         let peer = match msg.xor_address(AttrType::XOR_PEER_ADDRESS) {
             Some(Ok(p)) => p,
-            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {}),
+            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Missing or malformed XOR-PEER-ADDRESS"), k, |_| {}),
         };
         if let Err(code) = self.peer_allowed(slot, peer) {
-            return self.error(out, reply, code, k, |_| {});
+            return self.error(out, reply, super::refusal::peer_refused(code), k, |_| {});
         }
         if self.tcp.conns.values().any(|c| c.slot == slot && c.peer == peer) {
-            return self.error(out, reply, ErrorCode::CONNECTION_ALREADY_EXISTS, k, |_| {});
+            return self.error(out, reply, ErrorCode::CONNECTION_ALREADY_EXISTS.because("Connection to this peer already exists"), k, |_| {});
         }
         let id = self.tcp.new_id(self.thread_index);
         self.tcp.insert(id, TcpConnection { slot, peer, state: State::Connecting { reply }, deadline_ms: now.ms + CONNECT_TIMEOUT_MS });
@@ -211,7 +211,7 @@ impl Server {
             let peer = c.peer;
             self.tcp.conns.remove(&conn);
             tracing::info!("TCP relay connection to {peer} failed");
-            self.error(out, reply, ErrorCode::CONNECTION_TIMEOUT, k, |_| {});
+            self.error(out, reply, ErrorCode::CONNECTION_TIMEOUT.because("Connection to the peer failed"), k, |_| {});
             self.tcp.actions.push(TcpAction::Close { conn });
         }
     }
@@ -250,11 +250,11 @@ impl Server {
         let Dest::Client { transport, local, to: client } = reply.dest else { return };
         let id = match msg.u32_attr(AttrType::CONNECTION_ID) {
             Some(Ok(id)) => id,
-            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {}),
+            _ => return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Missing or malformed CONNECTION-ID"), None, |_| {}),
         };
         // Only streams carry data connections.
         if !transport.is_stream() {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, None, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("ConnectionBind needs a TCP or TLS connection"), None, |_| {});
         }
         let owner = owner_thread(id);
         if owner != self.thread_index {
@@ -265,16 +265,16 @@ impl Server {
         let k = auth.key.as_ref().map(|k| &k[..]);
         // A connection that carries an allocation is a control connection.
         if self.by_client.contains_key(&(transport, client, local)) {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("ConnectionBind on a control connection"), k, |_| {});
         }
         let Some(c) = self.tcp.conns.get(&id).copied() else {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Unknown CONNECTION-ID"), k, |_| {});
         };
         if !matches!(c.state, State::Waiting) {
-            return self.error(out, reply, ErrorCode::BAD_REQUEST, k, |_| {});
+            return self.error(out, reply, ErrorCode::BAD_REQUEST.because("Connection is not waiting for a ConnectionBind"), k, |_| {});
         }
         if !self.same_user(c.slot, &auth.username) {
-            return self.error(out, reply, ErrorCode::WRONG_CREDENTIALS, k, |_| {});
+            return self.error(out, reply, ErrorCode::WRONG_CREDENTIALS.because("Wrong credentials: the connection belongs to another user"), k, |_| {});
         }
         if let Some(c) = self.tcp.conns.get_mut(&id) {
             c.state = State::Bound;

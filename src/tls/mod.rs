@@ -60,7 +60,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, WebPkiClientVerifier};
+use rustls::server::{AlwaysResolvesServerRawPublicKeys, ClientHello, WebPkiClientVerifier};
+use rustls::server::CertificateType;
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 
@@ -97,6 +98,10 @@ pub struct TlsOptions {
     pub dh1066: bool,
     /// `--dh-file`: accepted, unused.
     pub dh_file: Option<PathBuf>,
+    /// `--raw-public-keys`: a client that asks for the server's raw public
+    /// key (RFC 7250) gets it instead of the certificate; others still get
+    /// the certificate.
+    pub raw_public_keys: bool,
     /// Base directory for relative file names; `None` = the process's current
     /// directory.
     pub base_dir: Option<PathBuf>,
@@ -118,6 +123,7 @@ impl Default for TlsOptions {
             dh566: false,
             dh1066: false,
             dh_file: None,
+            raw_public_keys: false,
             base_dir: None,
         }
     }
@@ -240,6 +246,9 @@ pub struct TlsConfigs {
     by_alpn: [Arc<ServerConfig>; 3],
     no_alpn: Arc<ServerConfig>,
     combined: Arc<ServerConfig>,
+    /// `--raw-public-keys`: the same configs presenting the raw public key
+    /// (by ALPN protocol, then without ALPN), for clients that ask for it.
+    raw_keys: Option<Box<[Arc<ServerConfig>; 4]>>,
 }
 
 impl TlsConfigs {
@@ -259,9 +268,23 @@ impl TlsConfigs {
     }
 
     /// The config for a received ClientHello, choosing ALPN as coturn does
-    /// ([`choose_alpn`]); never fails the handshake over ALPN.
+    /// ([`choose_alpn`]); never fails the handshake over ALPN. With
+    /// `--raw-public-keys`, a client that lists RawPublicKey among the server
+    /// certificate types it takes gets the raw key (OpenSSL's server
+    /// preference RPK then X.509, as coturn sets it); rustls alone would
+    /// refuse every client that does not take raw keys.
     pub fn for_client_hello(&self, hello: &ClientHello<'_>) -> Arc<ServerConfig> {
-        self.for_alpn(hello.alpn().and_then(choose_alpn))
+        let alpn = hello.alpn().and_then(choose_alpn);
+        let wants_raw_key = hello.server_cert_types().is_some_and(|t| t.contains(&CertificateType::RawPublicKey));
+        match (&self.raw_keys, wants_raw_key) {
+            (Some(raw), true) => raw[alpn.map_or(3, Alpn::index)].clone(),
+            _ => self.for_alpn(alpn),
+        }
+    }
+
+    /// Whether raw public keys are offered (`--raw-public-keys`).
+    pub fn offers_raw_public_keys(&self) -> bool {
+        self.raw_keys.is_some()
     }
 }
 
@@ -387,7 +410,8 @@ pub fn build_configs(opts: &TlsOptions) -> Result<(TlsConfigs, Vec<String>), Tls
         }
         None => builder.with_no_client_auth(),
     };
-    let mut base_config = builder.with_single_cert(chain, key).map_err(|source| TlsError::Config {
+    let raw_key_builder = opts.raw_public_keys.then(|| builder.clone());
+    let mut base_config = builder.with_single_cert(chain, key.clone_key()).map_err(|source| TlsError::Config {
         context: format!("certificate {} with key {}", cert_path.display(), key_path.display()),
         source,
     })?;
@@ -401,10 +425,36 @@ pub fn build_configs(opts: &TlsOptions) -> Result<(TlsConfigs, Vec<String>), Tls
         }
         Arc::new(c)
     };
+    let raw_keys = match raw_key_builder {
+        None => None,
+        Some(builder) => {
+            let signer = provider
+                .key_provider
+                .load_private_key(key)
+                .map_err(|source| TlsError::InvalidKey { path: key_path.clone(), source })?;
+            let spki = signer.public_key().ok_or_else(|| TlsError::Config {
+                context: format!("--raw-public-keys: no public key can be derived from {}", key_path.display()),
+                source: rustls::Error::General("unsupported key type for raw public keys".into()),
+            })?;
+            let raw = Arc::new(CertifiedKey::new(vec![rustls::pki_types::CertificateDer::from(spki.to_vec())], signer));
+            let mut c = builder.with_cert_resolver(Arc::new(AlwaysResolvesServerRawPublicKeys::new(raw)));
+            c.ignore_client_order = true;
+            let with = |protocols: &[Alpn]| {
+                let mut c = c.clone();
+                if opts.alpn {
+                    c.alpn_protocols = protocols.iter().map(|a| a.protocol().to_vec()).collect();
+                }
+                Arc::new(c)
+            };
+            let [a, b, h] = Alpn::ALL.map(|a| with(&[a]));
+            Some(Box::new([a, b, h, with(&[])]))
+        }
+    };
     let configs = TlsConfigs {
         by_alpn: Alpn::ALL.map(|a| with_alpn(&[a])),
         no_alpn: with_alpn(&[]),
         combined: with_alpn(&Alpn::ALL),
+        raw_keys,
     };
     Ok((configs, warnings))
 }

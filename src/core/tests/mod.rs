@@ -530,3 +530,39 @@ fn stream_clients_get_padded_channel_data_and_lose_the_allocation_on_close() {
     assert_eq!(h.server.allocation_count(), 0);
     assert!(h.relays.open.is_empty());
 }
+
+/// The reason phrase of an error answer.
+fn reason_of(answer: &[u8]) -> String {
+    let m = Message::parse(answer).expect("answer parses");
+    m.error_code().and_then(|r| r.ok()).map(|(_, r)| r.to_string()).expect("error code")
+}
+
+#[test]
+fn include_reason_string_sends_the_detailed_reason() {
+    for (detailed, transport_reason, mismatch_reason, peer_reason) in [
+        (false, "Bad Request", "Allocation Mismatch", "Forbidden"),
+        (true, "Missing or malformed REQUESTED-TRANSPORT", "Mismatched allocation: wrong transaction ID", "Forbidden IP"),
+    ] {
+        let mut cfg = long_term_config();
+        cfg.include_reason_string = detailed;
+        cfg.peers.allow_loopback = false;
+        let mut h = Harness::new(cfg);
+        let mut c = TestClient::new("198.51.100.9:40000");
+        let m = c.allocate_msg(|_| {});
+        assert_eq!(code_of(&h.request(&mut c, m)), 401);
+        // An Allocate without REQUESTED-TRANSPORT.
+        let tid = c.tid();
+        let m = c.build(Method::ALLOCATE, tid, |_| {});
+        let a = h.request(&mut c, m);
+        assert_eq!((code_of(&a), reason_of(&a).as_str()), (400, transport_reason));
+        allocate(&mut h, &mut c);
+        // Another Allocate on the same 5-tuple.
+        let m = c.allocate_msg(|_| {});
+        let a = h.request(&mut c, m);
+        assert_eq!((code_of(&a), reason_of(&a).as_str()), (437, mismatch_reason));
+        // A peer the policy denies (loopback, without --allow-loopback-peers).
+        let m = peer_msg(&mut c, Method::CREATE_PERMISSION, "127.0.0.1:9", None);
+        let a = h.request(&mut c, m);
+        assert_eq!((code_of(&a), reason_of(&a).as_str()), (403, peer_reason));
+    }
+}

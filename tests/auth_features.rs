@@ -171,6 +171,48 @@ fn rfc8489_sha256_client_and_sha1_client_through_the_binary() {
     assert!(Message::parse(&a).unwrap().check_integrity(&long_term_key("alice", "example.org", "secret")));
 }
 
+/// USERHASH of a user that only the database knows, added by coturn's own
+/// `turnadmin` (an MD5 key): the server hashes the realm's names to find it.
+#[test]
+fn userhash_of_a_database_user_through_the_binary() {
+    let server = TestServer::start(&["--lt-cred-mech", "--realm=example.org", "--rfc8489-auth"]);
+    let turnadmin = require_tool("turnadmin");
+    let db = db_file(&server);
+    let out = run_cmd(
+        &turnadmin,
+        &s(&["-a", "-b", &db.display().to_string(), "-u", "bob", "-r", "example.org", "-p", "bobpass"]),
+        Duration::from_secs(30),
+    );
+    assert!(out.success(), "{}", out.describe());
+    let mut c = Udp::new(server.addr());
+    let m = c.build(Method::ALLOCATE, allocate_attrs);
+    let a = c.transact(&m);
+    assert_eq!(code(&a), 401);
+    let msg = Message::parse(&a).unwrap();
+    let nonce = msg.str_attr(AttrType::NONCE).unwrap().unwrap().to_string();
+    let algs = msg.get(AttrType::PASSWORD_ALGORITHMS).unwrap().to_vec();
+    let request = |c: &mut Udp, who: &str, key: &[u8]| {
+        let m = c.build(Method::ALLOCATE, |b| {
+            allocate_attrs(b);
+            b.add_raw(AttrType::USERHASH, &userhash(who, "example.org"));
+            b.add_raw(AttrType::REALM, b"example.org");
+            b.add_raw(AttrType::NONCE, nonce.as_bytes());
+            b.add_raw(AttrType::PASSWORD_ALGORITHMS, &algs);
+            b.add_raw(AttrType::PASSWORD_ALGORITHM, &encode_algorithm(PasswordAlgorithm::Md5));
+            b.add_integrity_sha256(key);
+        });
+        c.transact(&m)
+    };
+    // The hash of nobody first: 401.
+    let mut other = Udp::new(server.addr());
+    assert_eq!(code(&request(&mut other, "mallory", &long_term_key("mallory", "example.org", "x"))), 401);
+    let key = long_term_key("bob", "example.org", "bobpass");
+    let a = request(&mut c, "bob", &key);
+    assert_eq!(code(&a), 0, "{}", server.log_tail(20));
+    assert!(Message::parse(&a).unwrap().check_integrity_sha256(&key));
+    assert!(server.log().contains("username=<bob>"), "{}", server.log_tail(20));
+}
+
 #[test]
 fn uclient_still_works_with_rfc8489_features_on() {
     let server = TestServer::start(&["--lt-cred-mech", "--user=user:pass", "--realm=example.org", "--allow-loopback-peers", "--rfc8489-auth"]);

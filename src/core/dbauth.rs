@@ -39,6 +39,9 @@ pub enum CredentialQuery {
     RealmSecrets { realm: String },
     /// The `oauth_key` row of a kid (RFC 7635).
     OauthKey { kid: String },
+    /// The user of a realm whose RFC 8489 USERHASH, SHA-256(name ":" realm),
+    /// is `hash`.
+    UserHash { realm: String, hash: [u8; 32] },
 }
 
 /// The database's answer to a [`CredentialQuery`].
@@ -53,6 +56,8 @@ pub enum DbAnswer {
     Secrets(Vec<String>),
     /// The kid's key row; `None` when there is no such kid (401).
     OauthKey(Option<super::oauth::OauthKeyRow>),
+    /// The user a USERHASH stands for; `None` when no user of the realm has it.
+    UserName(Option<String>),
     /// The database failed or timed out: 500, a temporary error.
     Failed,
 }
@@ -79,6 +84,18 @@ impl AnswerCache {
     }
 }
 
+/// The outcome of resolving a USERHASH against the user database.
+#[derive(Debug)]
+pub(crate) enum HashLookup {
+    Found(String),
+    /// Asked the database; answer nothing now.
+    Pending,
+    /// No user of the realm has this hash (401).
+    Unknown,
+    /// The database failed (500).
+    Failed,
+}
+
 /// The outcome of checking a request's keys.
 #[derive(Debug)]
 pub(crate) enum KeyCheck {
@@ -99,6 +116,26 @@ impl Server {
     /// the requests parked for it).
     pub fn provide_credentials(&mut self, query: CredentialQuery, answer: DbAnswer, now: Now) {
         self.db_answers.put(query, answer, now.ms);
+    }
+
+    /// The database user a USERHASH (RFC 8489 14.4) stands for: the
+    /// database service hashes the realm's user names (the tables store
+    /// names, not hashes) and answers the name.
+    pub(crate) fn db_user_by_hash(&self, now: Now, hash: &[u8], realm: &str, userdb: bool, out: &mut Outputs) -> HashLookup {
+        let Ok(hash) = <[u8; 32]>::try_from(hash) else { return HashLookup::Unknown };
+        if !userdb {
+            return HashLookup::Unknown;
+        }
+        let query = CredentialQuery::UserHash { realm: realm.to_string(), hash };
+        match self.db_answers.get(&query, now.ms) {
+            None => {
+                out.credential_queries.push(query);
+                HashLookup::Pending
+            }
+            Some(DbAnswer::UserName(Some(name))) => HashLookup::Found(name.clone()),
+            Some(DbAnswer::Failed) => HashLookup::Failed,
+            Some(_) => HashLookup::Unknown,
+        }
     }
 
     /// The current database snapshot, when a database is configured.
@@ -218,7 +255,7 @@ impl Server {
                 PasswordAlgorithm::Md5 if msg.get(AttrType::PASSWORD_ALGORITHM).is_none() => KeyCheck::Unknown,
                 PasswordAlgorithm::Md5 => KeyCheck::OnlyAlgorithm(PasswordAlgorithm::Sha256),
             },
-            Some(DbAnswer::Key(None) | DbAnswer::OauthKey(_)) => KeyCheck::Unknown,
+            Some(DbAnswer::Key(None) | DbAnswer::OauthKey(_) | DbAnswer::UserName(_)) => KeyCheck::Unknown,
             Some(DbAnswer::Secrets(list)) => {
                 let keys: Vec<MacKey> =
                     list.iter().map(|s| rest_key(cfg.credentials.rest_hmac, alg, s, username, realm)).collect();

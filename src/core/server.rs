@@ -20,7 +20,7 @@ use slab::Slab;
 
 use super::allocation::Allocation;
 use super::credentials::{AuthMode, Credentials};
-use super::dbauth::KeyCheck;
+use super::dbauth::{HashLookup, KeyCheck};
 use super::nonce::{NonceCheck, NonceGen};
 use super::oauth::OauthOutcome;
 use super::rfc8489::{self, Offer};
@@ -821,17 +821,28 @@ impl Server {
                 return None;
             }
         };
-        // USERNAME, else USERHASH resolved against the static users.
+        // USERNAME, else USERHASH resolved against the static users, then
+        // the user database's.
         let username: String = match (msg.str_attr(AttrType::USERNAME), msg.get(AttrType::USERHASH)) {
             (Some(Ok(u)), _) => u.to_string(),
             (None, Some(hash)) => match cfg.credentials.user_by_hash(hash, realm) {
                 Some(u) => u,
-                None => {
-                    self.stats.auth_failed(AuthFailure::UnknownUser);
-                    tracing::error!("check_stun_auth: USERHASH of no known user in realm <{realm}>");
-                    self.challenge(now, client, ErrorCode::UNAUTHORIZED, &expected_realm, Offer::Both, reply, out);
-                    return None;
-                }
+                None => match self.db_user_by_hash(now, hash, realm, cfg.userdb, out) {
+                    HashLookup::Found(u) => u,
+                    HashLookup::Pending => return None,
+                    HashLookup::Failed => {
+                        self.stats.auth_failed(AuthFailure::Database);
+                        tracing::error!("check_stun_auth: Cannot resolve USERHASH in realm <{realm}>: user database error");
+                        self.error(out, reply, ErrorCode::SERVER_ERROR.because("Cannot resolve USERHASH: user database error"), None, |_| {});
+                        return None;
+                    }
+                    HashLookup::Unknown => {
+                        self.stats.auth_failed(AuthFailure::UnknownUser);
+                        tracing::error!("check_stun_auth: USERHASH of no known user in realm <{realm}>");
+                        self.challenge(now, client, ErrorCode::UNAUTHORIZED, &expected_realm, Offer::Both, reply, out);
+                        return None;
+                    }
+                },
             },
             _ => {
                 self.stats.auth_failed(AuthFailure::MissingAttributes);

@@ -34,6 +34,10 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the dynamic tables are re-read (coturn re-reads them periodically).
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// Reconnect backoff after a failed initial connection: first and largest wait.
+/// A USERHASH that matches no known user re-reads the realm's user names at
+/// most this often: random hashes from unauthenticated clients must not turn
+/// into one table scan each.
+const USERHASH_REFRESH: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -275,8 +279,52 @@ impl Health {
     }
 }
 
+/// USERHASH → user name per realm. The tables store names, not hashes, so
+/// the service hashes a realm's names when a hash is first asked for, and
+/// again (at most every [`USERHASH_REFRESH`]) when one is not found.
+#[derive(Default)]
+struct UserHashes {
+    realms: std::collections::HashMap<String, RealmHashes>,
+}
+
+struct RealmHashes {
+    read_at: tokio::time::Instant,
+    by_hash: std::collections::HashMap<[u8; 32], String>,
+}
+
+/// The user of `realm` whose USERHASH is `hash`, if any.
+/// A miss re-reads the names when the last read is `refresh` old.
+async fn user_by_hash(
+    db: &UserDb,
+    realm: &str,
+    hash: &[u8; 32],
+    index: &tokio::sync::Mutex<UserHashes>,
+    refresh: Duration,
+) -> Result<Option<String>, DbError> {
+    // Held across the read: concurrent misses wait for one scan.
+    let mut index = index.lock().await;
+    if let Some(r) = index.realms.get(realm) {
+        if let Some(name) = r.by_hash.get(hash) {
+            return Ok(Some(name.clone()));
+        }
+        if r.read_at.elapsed() < refresh {
+            return Ok(None);
+        }
+    }
+    let users = db.list_users(Some(realm)).await?;
+    let by_hash = users
+        .into_iter()
+        .filter(|(_, r)| r == realm)
+        .map(|(name, _)| (crate::stun::rfc8489::userhash(&name, realm), name))
+        .collect::<std::collections::HashMap<_, _>>();
+    let found = by_hash.get(hash).cloned();
+    index.realms.insert(realm.to_string(), RealmHashes { read_at: tokio::time::Instant::now(), by_hash });
+    Ok(found)
+}
+
 async fn run(opts: ServiceOptions, mut rx: tmpsc::Receiver<Job>, snapshot: Arc<SharedSnapshot>, mut stop: tokio::sync::oneshot::Receiver<()>) {
     let health = Arc::new(Health { kind: kind_name(&opts.spec), shown: display_spec(&opts.spec), down: AtomicBool::new(false) });
+    let hashes = Arc::new(tokio::sync::Mutex::new(UserHashes::default()));
     let mut db: Option<UserDb> = None;
     let mut backoff = BACKOFF_MIN;
     let mut next_connect = tokio::time::Instant::now();
@@ -306,9 +354,9 @@ async fn run(opts: ServiceOptions, mut rx: tmpsc::Receiver<Job>, snapshot: Arc<S
                 let Some(job) = job else { break };
                 match &db {
                     Some(d) => {
-                        let (d, health) = (d.clone(), Arc::clone(&health));
+                        let (d, health, hashes) = (d.clone(), Arc::clone(&health), Arc::clone(&hashes));
                         tokio::spawn(async move {
-                            let answer = answer(&d, &job.query, &health).await;
+                            let answer = answer(&d, &job.query, &health, &hashes).await;
                             job.reply.send(job.query, answer);
                         });
                     }
@@ -326,7 +374,7 @@ async fn run(opts: ServiceOptions, mut rx: tmpsc::Receiver<Job>, snapshot: Arc<S
 }
 
 /// Answer one credential query (with the query timeout).
-async fn answer(db: &UserDb, q: &CredentialQuery, health: &Health) -> DbAnswer {
+async fn answer(db: &UserDb, q: &CredentialQuery, health: &Health, hashes: &tokio::sync::Mutex<UserHashes>) -> DbAnswer {
     let result = match q {
         CredentialQuery::UserKey { realm, username } => {
             tokio::time::timeout(QUERY_TIMEOUT, db.get_user_key(realm, username)).await.map(|r| r.map(|k| match k {
@@ -339,6 +387,9 @@ async fn answer(db: &UserDb, q: &CredentialQuery, health: &Health) -> DbAnswer {
         }
         CredentialQuery::OauthKey { kid } => {
             tokio::time::timeout(QUERY_TIMEOUT, db.get_oauth_key(kid)).await.map(|r| r.map(DbAnswer::OauthKey))
+        }
+        CredentialQuery::UserHash { realm, hash } => {
+            tokio::time::timeout(QUERY_TIMEOUT, user_by_hash(db, realm, hash, hashes, USERHASH_REFRESH)).await.map(|r| r.map(DbAnswer::UserName))
         }
     };
     match result {
@@ -589,6 +640,12 @@ mod tests {
         assert_eq!(answer_of(&mut poll, &client).1, DbAnswer::Key(None));
         assert!(client.submit(CredentialQuery::RealmSecrets { realm: "north".into() }));
         assert_eq!(answer_of(&mut poll, &client).1, DbAnswer::Secrets(vec!["s1".into()]));
+        // USERHASH: the service hashes the realm's names.
+        let hash = crate::stun::rfc8489::userhash("alice", "north");
+        assert!(client.submit(CredentialQuery::UserHash { realm: "north".into(), hash }));
+        assert_eq!(answer_of(&mut poll, &client).1, DbAnswer::UserName(Some("alice".into())));
+        assert!(client.submit(CredentialQuery::UserHash { realm: "south".into(), hash }));
+        assert_eq!(answer_of(&mut poll, &client).1, DbAnswer::UserName(None), "the hash names the realm too");
         // The snapshot follows the tables.
         let snap = svc.snapshot();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -618,4 +675,25 @@ mod tests {
         assert!(!client.submit(CredentialQuery::RealmSecrets { realm: "r".into() }));
     }
 
+    #[test]
+    fn userhash_misses_rescan_at_most_every_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = DbSpec::Sqlite(dir.path().join("turndb"));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let db = UserDb::connect(&spec).await.unwrap();
+            db.set_user_key("north", "alice", "bc807ee29df3c9ffa736523fb2c4e8ee").await.unwrap();
+            let index = tokio::sync::Mutex::new(UserHashes::default());
+            let bob = crate::stun::rfc8489::userhash("bob", "north");
+            let hour = Duration::from_secs(3600);
+            assert_eq!(user_by_hash(&db, "north", &bob, &index, hour).await.unwrap(), None);
+            // Bob is added: a miss within the refresh interval does not read again...
+            db.set_user_key("north", "bob", "bc807ee29df3c9ffa736523fb2c4e8ee").await.unwrap();
+            assert_eq!(user_by_hash(&db, "north", &bob, &index, hour).await.unwrap(), None);
+            // ...one after it does.
+            assert_eq!(user_by_hash(&db, "north", &bob, &index, Duration::ZERO).await.unwrap(), Some("bob".into()));
+            let alice = crate::stun::rfc8489::userhash("alice", "north");
+            assert_eq!(user_by_hash(&db, "north", &alice, &index, hour).await.unwrap(), Some("alice".into()));
+        });
+    }
 }

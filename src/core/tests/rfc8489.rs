@@ -256,6 +256,49 @@ fn userhash_identifies_a_static_user() {
 }
 
 #[test]
+fn userhash_identifies_a_database_user() {
+    let mut cfg = config();
+    let shared = Arc::new(SharedSnapshot::default());
+    shared.replace(Snapshot::default());
+    cfg.userdb = true;
+    cfg.dynamic = Some(shared);
+    let mut h = Harness::new(cfg);
+    let mut c = Rfc8489Client::new("198.51.100.9:40000");
+    c.userhash = true;
+    c.c.user = "dbuser".into();
+    c.c.pass = "dbpass".into();
+    let m = c.allocate();
+    c.send(&mut h, m);
+    // The hash is resolved by the database first, then the user's key.
+    let m = c.allocate();
+    assert!(h.from_client(c.c.addr, &m).is_empty(), "parked while the database answers");
+    let hash = userhash("dbuser", REALM);
+    let q = CredentialQuery::UserHash { realm: REALM.into(), hash };
+    assert_eq!(std::mem::take(&mut h.out.credential_queries), vec![q.clone()]);
+    h.server.provide_credentials(q, DbAnswer::UserName(Some("dbuser".into())), h.now);
+    assert!(h.from_client(c.c.addr, &m).is_empty());
+    let q = CredentialQuery::UserKey { realm: REALM.into(), username: "dbuser".into() };
+    assert_eq!(std::mem::take(&mut h.out.credential_queries), vec![q.clone()]);
+    h.server.provide_credentials(q, DbAnswer::Sha256Key(long_term_key_sha256("dbuser", REALM, "dbpass")), h.now);
+    assert_eq!(code_of(&c.send(&mut h, m)), 0);
+    assert_eq!(h.server.allocations().next().unwrap().username, "dbuser");
+    // A hash the database does not know: 401; a failing database: 500.
+    let mut d = Rfc8489Client::new("198.51.100.10:40000");
+    d.userhash = true;
+    d.c.user = "mallory".into();
+    let m = d.allocate();
+    d.send(&mut h, m);
+    let m = d.allocate();
+    assert!(h.from_client(d.c.addr, &m).is_empty());
+    let q = CredentialQuery::UserHash { realm: REALM.into(), hash: userhash("mallory", REALM) };
+    h.server.provide_credentials(q.clone(), DbAnswer::UserName(None), h.now);
+    assert_eq!(code_of(&d.send(&mut h, m.clone())), 401);
+    let m = d.allocate();
+    h.server.provide_credentials(q, DbAnswer::Failed, h.now);
+    assert_eq!(code_of(&d.send(&mut h, m)), 500);
+}
+
+#[test]
 fn md5_only_user_is_offered_md5_only() {
     // A user given as `name:0x<md5 key>`: no SHA-256 key.
     let mut cfg = config();

@@ -204,14 +204,25 @@ impl Server {
     /// old connection of a move in progress: the move completes; or the new
     /// one: the move is called off), so the allocation must not be removed.
     pub(crate) fn mobile_closed(&mut self, transport: Transport, local: SocketAddr, client: SocketAddr) -> bool {
-        if self.mobility.pending == 0 {
-            return false;
-        }
         let key = (transport, client, local);
         let Some(&slot) = self.by_client.get(&key) else { return false };
         let Some(a) = self.allocs.get_mut(slot) else { return false };
+        if a.tcp {
+            return false; // an RFC 6062 allocation lives and dies with its connection
+        }
         let Some(s) = a.mobile.as_mut() else { return false };
-        let Some(new) = s.pending else { return false };
+        let Some(new) = s.pending else {
+            // The allocation's own connection closed before any move: the
+            // client holds a ticket and may come back from a new address
+            // (a network change breaks TCP and DTLS sessions), so the
+            // allocation waits, detached, until its lifetime ends.
+            self.by_client.remove(&key);
+            tracing::info!(
+                "session {:018}: connection from {client} closed; kept for a resume with its mobility ticket",
+                a.session_id
+            );
+            return true;
+        };
         if new == key {
             s.pending = None;
             self.mobility.pending -= 1;
@@ -243,7 +254,9 @@ impl Server {
         if let Some((owner, _)) = opened {
             if owner != self.thread_index {
                 match transport {
-                    Transport::Udp => {
+                    // DTLS: the I/O layer hands the session over with the
+                    // datagram, and forwards the 5-tuple's records after it.
+                    Transport::Udp | Transport::Dtls => {
                         self.mobility.forward = Some(owner);
                         return;
                     }
@@ -251,9 +264,6 @@ impl Server {
                         self.tcp.actions.push(TcpAction::Handoff { thread: owner, transport, local, client });
                         return;
                     }
-                    // A DTLS session cannot change threads: the ticket is
-                    // unknown here.
-                    Transport::Dtls => {}
                 }
             }
         }

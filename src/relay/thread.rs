@@ -504,18 +504,32 @@ impl RelayThread {
             }
         };
         self.send_dtls_wire(li, local, from, &wire);
-        for msg in &app {
+        let moved = self.dtls_plaintext(now, local, from, &app);
+        if dead && !moved {
+            self.close_dtls(key);
+        }
+    }
+
+    /// Decrypted messages of the DTLS session (`local`, `from`), to the core. True when a mobility resume moved the session to
+    /// the thread owning its allocation (what follows goes there too).
+    fn dtls_plaintext(&mut self, now: Now, local: SocketAddr, from: SocketAddr, app: &[Vec<u8>]) -> bool {
+        for msg in app {
             self.server.handle_client_datagram(now, Transport::Dtls, local, from, msg, &mut self.relays, &mut self.out);
             self.park_if_waiting(now, Transport::Dtls, local, from, msg);
+            if let Some(owner) = self.server.take_forward() {
+                if self.hand_over_dtls(now, owner, local, from, msg) {
+                    return true;
+                }
+                self.close_dtls((local, from));
+                return false;
+            }
         }
-        if let Some(e) = self.dtls_sessions.get_mut(&key) {
+        if let Some(e) = self.dtls_sessions.get_mut(&(local, from)) {
             if !e.allocated && !app.is_empty() {
                 e.allocated = self.server.allocation_on(Transport::Dtls, from, local).is_some();
             }
         }
-        if dead {
-            self.close_dtls(key);
-        }
+        false
     }
 
     /// Send DTLS records to `to` through listener `li` (from `local`'s IP when

@@ -259,3 +259,30 @@ fn zero_lifetime_resume_deletes_and_tcp_close_of_old_connection_completes_the_mo
     assert_eq!(h.server.allocation_count(), 1);
     assert_eq!(peer_data_goes_to(&mut h, relay), new.addr);
 }
+
+#[test]
+fn a_closed_connection_keeps_a_mobile_allocation_for_its_ticket() {
+    let mut h = Harness::new(mobile_config());
+    h.transport = Transport::Dtls;
+    let mut c = TestClient::new("198.51.100.7:40000");
+    let (ticket, relay) = mobile_allocation(&mut h, &mut c);
+    // The DTLS session (or TCP connection) ends before any move.
+    h.server.client_closed(Transport::Dtls, h.local, c.addr, &mut h.relays);
+    assert_eq!(h.server.allocation_count(), 1, "kept for the ticket");
+    assert!(h.server.allocation_on(Transport::Dtls, c.addr, h.local).is_none(), "detached from the closed session");
+    // A new session resumes it and gets the peer's data.
+    let mut new = TestClient::new("198.51.100.99:41000");
+    assert_eq!(code_of(&resume(&mut h, &mut new, &ticket)), 0);
+    let m = peer_msg(&mut new, Method::CREATE_PERMISSION, PEER, None);
+    assert_eq!(code_of(&h.request(&mut new, m)), 0);
+    assert_eq!(peer_data_goes_to(&mut h, relay), new.addr);
+    // Without a ticket a closed connection still ends its allocation.
+    let mut plain = TestClient::new("198.51.100.8:40000");
+    allocate(&mut h, &mut plain);
+    assert_eq!(h.server.allocation_count(), 2);
+    h.server.client_closed(Transport::Dtls, h.local, plain.addr, &mut h.relays);
+    assert_eq!(h.server.allocation_count(), 1);
+    // The kept allocation still ends when its lifetime does.
+    h.advance(3700);
+    assert_eq!(h.server.allocation_count(), 0);
+}

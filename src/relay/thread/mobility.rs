@@ -14,6 +14,11 @@
 //! An entry is dropped when nothing came from its 5-tuple for longer than an
 //! allocation can live (`--max-allocate-lifetime` plus a minute); the table
 //! is bounded.
+//!
+//! DTLS: the resuming Refresh arrives inside a DTLS session this thread just
+//! accepted. The session itself moves to the owner with the decrypted
+//! Refresh; the records that follow are forwarded like UDP datagrams, and the
+//! owner, which now holds the session, decrypts them and encrypts its answers.
 
 use std::net::SocketAddr;
 
@@ -28,6 +33,9 @@ pub struct Forwarded {
     local: SocketAddr,
     from: SocketAddr,
     data: Vec<u8>,
+    /// A DTLS session moving to the owner; `data` is then the decrypted
+    /// request that resumed (not a record).
+    session: Option<Box<super::DtlsEntry>>,
 }
 
 /// Where a moved 5-tuple's datagrams go: the owning thread, and when the last
@@ -74,16 +82,36 @@ impl RelayThread {
     }
 
     fn post_datagram(&mut self, thread: u32, local: SocketAddr, from: SocketAddr, data: &[u8]) -> bool {
+        self.post(thread, Forwarded { local, from, data: data.to_vec(), session: None })
+    }
+
+    fn post(&mut self, thread: u32, f: Forwarded) -> bool {
         let Some(boxes) = &self.mailboxes else { return false };
         let Some(target) = boxes.get(thread as usize).filter(|_| thread != self.index) else { return false };
         let queued = match target.datagrams.lock() {
             Ok(mut q) if q.len() < MAX_FORWARDS => {
-                q.push(Forwarded { local, from, data: data.to_vec() });
+                q.push(f);
                 true
             }
             _ => false,
         };
         queued && target.waker.wake().is_ok()
+    }
+
+    /// A DTLS session's decrypted `request` resumed an allocation of
+    /// `thread`: move the session there with the request, and forward the
+    /// 5-tuple's records after it. False when the session is not here or
+    /// cannot be handed over (the caller then closes it).
+    pub(super) fn hand_over_dtls(&mut self, now: Now, thread: u32, local: SocketAddr, from: SocketAddr, request: &[u8]) -> bool {
+        let Some(entry) = self.dtls_sessions.remove(&(local, from)) else { return false };
+        let f = Forwarded { local, from, data: request.to_vec(), session: Some(Box::new(entry)) };
+        if !self.post(thread, f) {
+            tracing::warn!("relay thread {}: cannot hand a DTLS session to thread {thread}", self.index);
+            return false;
+        }
+        tracing::info!("DTLS session of {from} handed to relay thread {thread} (mobility)");
+        self.forwards.insert((local, from), Forward { thread, used_ms: now.ms });
+        true
     }
 
     /// Handle the datagrams other threads handed over.
@@ -92,7 +120,17 @@ impl RelayThread {
             Ok(mut q) if !q.is_empty() => std::mem::take(&mut *q),
             _ => return,
         };
-        for Forwarded { local, from, data } in batch {
+        for Forwarded { local, from, data, session } in batch {
+            if let Some(entry) = session {
+                self.dtls_sessions.insert((local, from), *entry);
+                self.dtls_plaintext(now, local, from, &[data]);
+                continue;
+            }
+            if let Some(li) = self.dtls_sessions.get(&(local, from)).map(|e| e.listener) {
+                // A record of a session moved here.
+                self.dtls_datagram(now, li, local, from, &data);
+                continue;
+            }
             self.server.handle_client_datagram(now, Transport::Udp, local, from, &data, &mut self.relays, &mut self.out);
             self.park_if_waiting(now, Transport::Udp, local, from, &data);
             // A ticket of yet another thread: pass it on (not remembered: the

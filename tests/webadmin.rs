@@ -11,7 +11,9 @@
 //! pipe (`--remote-debugging-pipe`: NUL-separated JSON on fds 3 and 4), so no
 //! debugging port is opened; it logs on, sees a live TURN session on /ps,
 //! takes a screenshot, cancels the session, and the client's Refresh then
-//! gets 437. Everything on loopback; every wait is bounded.
+//! gets 437. oAuth keys are added, listed and deleted by a superuser and
+//! checked in the SQLite file with `sqlite3`. Everything on loopback; every
+//! wait is bounded.
 
 #![allow(clippy::unwrap_used)]
 
@@ -331,6 +333,86 @@ fn logon_csrf_pages_and_throttle() {
     assert!(redirect_msg(&a).contains("Too many failed logons"), "{a:?}");
     assert!(logon(&s, ADMIN, ADMIN_PASS, None).cookie().is_some());
     assert!(s.log().contains("logon from 127.0.0.7 refused: too many failed attempts"));
+}
+
+/// The `oauth_key` rows of the server's SQLite file, as `sqlite3` prints them.
+fn sqlite_oauth_rows(s: &Server) -> String {
+    let out = run_cmd(
+        &require_tool("sqlite3"),
+        &[s.db().as_str(), "select kid,ikm_key,timestamp,lifetime,as_rs_alg,realm from oauth_key order by kid"],
+        Duration::from_secs(10),
+    );
+    assert!(out.success(), "sqlite3: {}", out.describe());
+    out.stdout
+}
+
+#[test]
+fn oauth_keys_superuser_only() {
+    let s = Server::start(&[]);
+    let ikm = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI="; // 32 bytes
+    let kid = "north<1>";
+    let cookie = session(&s, ADMIN, ADMIN_PASS);
+    assert!(https(&s.url("/home"), Some(&cookie), None, None).body.contains("href=\"/oauth\""));
+    let page = https(&s.url("/oauth"), Some(&cookie), None, None);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("name=\"ikm_key\"") && page.body.contains("<option value=\"A128GCM\">"), "{}", page.body);
+    let csrf = page.csrf();
+    let add = |fields: &[(&str, &str)]| {
+        let mut all = fields.to_vec();
+        all.push(("csrf", &csrf));
+        redirect_msg(&https(&s.url("/oauth/add"), Some(&cookie), Some(&all), None))
+    };
+
+    // Bad input: a message on the page, nothing stored.
+    let form = |kid: &'static str, ikm: &'static str, ts: &'static str, lt: &'static str, alg: &'static str| {
+        [("kid", kid), ("ikm_key", ikm), ("timestamp", ts), ("lifetime", lt), ("as_rs_alg", alg), ("realm", "example.org")]
+    };
+    assert_eq!(add(&form("k", "%%%", "0", "0", "A256GCM")), "Error: ikm_key is not valid base64");
+    assert_eq!(add(&form("k", "MTIzNDU2Nzg5MDEyMzQ1Ng==", "0", "0", "A256GCM")), "Error: ikm_key decodes to 16 bytes; A256GCM needs at least 32");
+    assert!(add(&form("k", ikm, "-1", "0", "A256GCM")).starts_with("Error: timestamp must be a whole number"));
+    assert!(add(&form("k", ikm, "0", "x", "A256GCM")).starts_with("Error: lifetime must be a whole number"));
+    assert_eq!(add(&form("k", ikm, "0", "0", "A512GCM")), "Error: as_rs_alg must be A256GCM or A128GCM, not A512GCM");
+    assert_eq!(add(&form("", ikm, "0", "0", "A256GCM")), "Error: kid is required");
+    assert_eq!(sqlite_oauth_rows(&s), "", "nothing stored from bad input");
+
+    // A good key: listed (escaped) and in the database.
+    assert_eq!(add(&[("kid", kid), ("ikm_key", ikm), ("timestamp", "0"), ("lifetime", "3600"), ("as_rs_alg", "A256GCM"), ("realm", "example.org")]), "oAuth key north<1> added");
+    let list = https(&s.url("/oauth"), Some(&cookie), None, None);
+    assert!(
+        list.body.contains(&format!("<tr><td>north&lt;1&gt;</td><td>{ikm}</td><td>0</td><td>3600</td><td>A256GCM</td><td>example.org</td>")),
+        "key listed: {}",
+        list.body
+    );
+    assert!(!list.body.contains("north<1>"), "kid escaped: {}", list.body);
+    assert_eq!(sqlite_oauth_rows(&s), format!("north<1>|{ikm}|0|3600|A256GCM|example.org\n"));
+
+    // A realm admin: no menu entry, no list, no changes.
+    let rcookie = session(&s, RADMIN, RADMIN_PASS);
+    let rhome = https(&s.url("/home"), Some(&rcookie), None, None);
+    assert!(!rhome.body.contains("href=\"/oauth\""), "{}", rhome.body);
+    let rcsrf = rhome.csrf();
+    let rpage = https(&s.url("/oauth"), Some(&rcookie), None, None);
+    assert!(rpage.body.contains("Only a superuser sees the oAuth keys."), "{}", rpage.body);
+    assert!(!rpage.body.contains("north&lt;1&gt;") && !rpage.body.contains(ikm), "{}", rpage.body);
+    let a = https(&s.url("/oauth/del"), Some(&rcookie), Some(&[("kid", kid), ("csrf", &rcsrf)]), None);
+    assert_eq!(redirect_msg(&a), "Error: only a superuser may change the configuration");
+    let a = https(
+        &s.url("/oauth/add"),
+        Some(&rcookie),
+        Some(&[("kid", "theirs"), ("ikm_key", ikm), ("timestamp", "0"), ("lifetime", "0"), ("as_rs_alg", "A256GCM"), ("realm", RADMIN_REALM), ("csrf", &rcsrf)]),
+        None,
+    );
+    assert_eq!(redirect_msg(&a), "Error: only a superuser may change the configuration");
+    assert_eq!(sqlite_oauth_rows(&s), format!("north<1>|{ikm}|0|3600|A256GCM|example.org\n"), "the realm admin changed nothing");
+
+    // The superuser deletes it with the row's button.
+    let a = https(&s.url("/oauth/del"), Some(&cookie), Some(&[("kid", kid), ("csrf", &csrf)]), None);
+    assert_eq!(redirect_msg(&a), "oAuth key north<1> deleted");
+    assert_eq!(sqlite_oauth_rows(&s), "");
+    assert!(!https(&s.url("/oauth"), Some(&cookie), None, None).body.contains("north&lt;1&gt;"));
+    let a = https(&s.url("/oauth/del"), Some(&cookie), Some(&[("kid", kid), ("csrf", &csrf)]), None);
+    assert_eq!(redirect_msg(&a), "Error: no oAuth key north<1>");
+    assert!(s.log().contains("web admin: boss: oAuth key north<1> added"), "{}", s.log());
 }
 
 #[test]

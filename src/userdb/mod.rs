@@ -154,6 +154,8 @@ impl UserDb {
         /// Insert or replace an `oauth_key` row.
         fn set_oauth_key(&self, row: &crate::core::oauth::OauthKeyRow) -> ();
         fn delete_oauth_key(&self, kid: &str) -> ();
+        /// Every `oauth_key` row, ordered by kid.
+        fn list_oauth_keys(&self) -> Vec<crate::core::oauth::OauthKeyRow>;
         fn list_admin_users(&self) -> Vec<AdminUser>;
     }
 }

@@ -644,6 +644,26 @@ impl RedisDb {
         Ok(())
     }
 
+    /// Every `turn/oauth/kid/<kid>` hash, ordered by kid.
+    pub async fn list_oauth_keys(&self) -> DbResult<Vec<crate::core::oauth::OauthKeyRow>> {
+        let keys = self.scan("turn/oauth/kid/*").await?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for k in &keys {
+            pipe.cmd("HGETALL").arg(k);
+        }
+        let hashes: Vec<HashMap<String, String>> = self.query_pipe("list oauth keys", pipe).await?;
+        let mut out: Vec<crate::core::oauth::OauthKeyRow> = keys
+            .iter()
+            .zip(hashes)
+            .filter_map(|(k, h)| oauth_from_hash(k.strip_prefix("turn/oauth/kid/")?, h))
+            .collect();
+        out.sort_by(|a, b| a.kid.cmp(&b.kid));
+        Ok(out)
+    }
+
     pub async fn delete_oauth_key(&self, kid: &str) -> DbResult<()> {
         self.del("delete oauth key", oauth_key(kid)).await
     }

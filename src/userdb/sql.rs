@@ -440,25 +440,28 @@ impl SqlDb {
     /// coturn's `select ikm_key,timestamp,lifetime,as_rs_alg,realm from oauth_key
     /// where kid=?`, the numbers read as text.
     pub async fn get_oauth_key(&self, kid: &str) -> DbResult<Option<crate::core::oauth::OauthKeyRow>> {
-        let text = match self.dialect() {
-            Dialect::Mysql => "char",
-            Dialect::Sqlite | Dialect::Postgres => "text",
-        };
+        let text = self.dialect().text_type();
         let sql = format!(
             "select ikm_key,cast(timestamp as {text}),cast(lifetime as {text}),as_rs_alg,realm from oauth_key where kid=?"
         );
         let rows = self.rows(&sql, &[kid], 5).await?;
-        Ok(rows.into_iter().next().map(|r| {
-            let col = |i: usize| r.get(i).map(|s| s.trim_end().to_string()).unwrap_or_default();
-            crate::core::oauth::OauthKeyRow {
-                kid: kid.to_string(),
-                ikm_key: col(0),
-                timestamp: col(1).trim().parse().unwrap_or(0),
-                lifetime: col(2).trim().parse().unwrap_or(0),
-                as_rs_alg: col(3),
-                realm: col(4),
-            }
-        }))
+        Ok(rows.into_iter().next().map(|r| oauth_from_row(kid, &r)))
+    }
+
+    /// Every `oauth_key` row, ordered by kid.
+    pub async fn list_oauth_keys(&self) -> DbResult<Vec<crate::core::oauth::OauthKeyRow>> {
+        let sql = format!(
+            "select kid,ikm_key,cast(timestamp as {t}),cast(lifetime as {t}),as_rs_alg,realm from oauth_key order by kid",
+            t = self.dialect().text_type()
+        );
+        let rows = self.rows(&sql, &[], 6).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let (kid, rest) = r.split_first()?;
+                Some(oauth_from_row(kid.trim_end(), rest))
+            })
+            .collect())
     }
 
     /// Insert or replace a key row.
@@ -637,6 +640,21 @@ impl SqlDb {
     }
 }
 
+/// An `oauth_key` row from the columns `ikm_key, timestamp, lifetime,
+/// as_rs_alg, realm` (as text; `char` columns may come blank-padded).
+/// Missing or unparsable numbers count as 0, as coturn.
+fn oauth_from_row(kid: &str, cols: &[String]) -> crate::core::oauth::OauthKeyRow {
+    let col = |i: usize| cols.get(i).map(|s| s.trim_end().to_string()).unwrap_or_default();
+    crate::core::oauth::OauthKeyRow {
+        kid: kid.to_string(),
+        ikm_key: col(0),
+        timestamp: col(1).trim().parse().unwrap_or(0),
+        lifetime: col(2).trim().parse().unwrap_or(0),
+        as_rs_alg: col(3),
+        realm: col(4),
+    }
+}
+
 fn admin_from_row(mut r: Vec<String>) -> Option<AdminUser> {
     let password = r.pop()?;
     let realm = r.pop()?;
@@ -681,8 +699,8 @@ fn if_not_exists(create: &str) -> String {
     }
 }
 
-/// The SQL dialect differences this module cares about: placeholders and
-/// the insert-or-replace / insert-if-absent forms.
+/// The SQL dialect differences this module cares about: placeholders,
+/// casts to text and the insert-or-replace / insert-if-absent forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dialect {
     Sqlite,
@@ -696,6 +714,14 @@ impl Dialect {
             Dialect::Sqlite => "SQLite",
             Dialect::Postgres => "PostgreSQL",
             Dialect::Mysql => "MySQL",
+        }
+    }
+
+    /// The type a number is cast to so it reads back as text.
+    fn text_type(self) -> &'static str {
+        match self {
+            Dialect::Mysql => "char",
+            Dialect::Sqlite | Dialect::Postgres => "text",
         }
     }
 

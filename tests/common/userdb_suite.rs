@@ -5,9 +5,10 @@
 //! makes its own). It checks coturn's semantics: writes of an existing key
 //! replace it, adds are idempotent, a realm option of "0" removes it, the
 //! `list_*` calls are ordered by realm and then by name (origin, value, opt,
-//! range), the realm filter of a `list_*` call returns that realm only, and
+//! range; oauth keys by kid), the realm filter of a `list_*` call returns that realm only, and
 //! values with quotes or SQL/Redis-looking text are stored verbatim.
 
+use turnserver::core::oauth::OauthKeyRow;
 use turnserver::userdb::{AdminUser, DbError, PeerList, PeerRange, RealmOption, UserDb};
 
 const RA: &str = "a.suite.example";
@@ -48,6 +49,7 @@ pub async fn run_suite(db: &UserDb) {
     realm_options(db).await;
     peer_ranges(db).await;
     admins(db).await;
+    oauth_keys(db).await;
     ok("ping at the end", db.ping().await);
 }
 
@@ -441,5 +443,55 @@ async fn admins(db: &UserDb) {
         ok("list admins", db.list_admin_users().await),
         vec![root2],
         "one admin left"
+    );
+}
+
+fn oauth(kid: &str, ikm: &str, timestamp: u64, lifetime: u32, alg: &str, realm: &str) -> OauthKeyRow {
+    OauthKeyRow {
+        kid: kid.into(),
+        ikm_key: ikm.into(),
+        timestamp,
+        lifetime,
+        as_rs_alg: alg.into(),
+        realm: realm.into(),
+    }
+}
+
+async fn oauth_keys(db: &UserDb) {
+    assert_eq!(ok("list oauth keys empty", db.list_oauth_keys().await), vec![]);
+    let north = oauth(
+        "north",
+        "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI=",
+        0,
+        0,
+        "A256GCM",
+        RA,
+    );
+    let east = oauth("east", "MTIzNDU2Nzg5MDEyMzQ1Ng==", 1_700_000_000, 3600, "A128GCM", "");
+    // Kids with quotes and glob characters are stored and listed verbatim.
+    let odd = oauth("o'dd*[k]?", "MTIzNDU2Nzg5MDEyMzQ1Ng==", 5, 6, "A128GCM", RB);
+    ok("set north", db.set_oauth_key(&north).await);
+    ok("set east", db.set_oauth_key(&east).await);
+    ok("set odd", db.set_oauth_key(&odd).await);
+    assert_eq!(
+        ok("list oauth keys", db.list_oauth_keys().await),
+        vec![east.clone(), north.clone(), odd.clone()],
+        "every row with every column, ordered by kid"
+    );
+    let north2 = oauth("north", "MTIzNDU2Nzg5MDEyMzQ1Ng==", 10, 20, "A128GCM", RB);
+    ok("replace north", db.set_oauth_key(&north2).await);
+    assert_eq!(
+        ok("get north", db.get_oauth_key("north").await),
+        Some(north2.clone()),
+        "set_oauth_key replaces the row of an existing kid"
+    );
+    ok("delete east", db.delete_oauth_key("east").await);
+    ok("delete east again", db.delete_oauth_key("east").await);
+    ok("delete odd", db.delete_oauth_key(&odd.kid).await);
+    assert_eq!(ok("get east", db.get_oauth_key("east").await), None, "deleted key is gone");
+    assert_eq!(
+        ok("list oauth keys", db.list_oauth_keys().await),
+        vec![north2],
+        "one key left, as replaced"
     );
 }

@@ -21,8 +21,8 @@ pub fn page(title: &str, session: Option<&Session>, msg: Option<&str>, body: &st
         escape(title)
     );
     if let Some(sess) = session {
-        for (href, label) in [("/home", "Home"), ("/pc", "Configuration"), ("/ps", "Sessions"), ("/us", "Users"), ("/ss", "Secrets"), ("/os", "Origins"), ("/ro", "Realm options")] {
-            if href == "/pc" && !sess.admin.is_superuser() {
+        for (href, label) in [("/home", "Home"), ("/pc", "Configuration"), ("/ps", "Sessions"), ("/us", "Users"), ("/ss", "Secrets"), ("/os", "Origins"), ("/ro", "Realm options"), ("/oauth", "oAuth keys")] {
+            if matches!(href, "/pc" | "/oauth") && !sess.admin.is_superuser() {
                 continue;
             }
             s.push_str(&format!("<a href=\"{href}\">{label}</a>"));
@@ -121,7 +121,8 @@ mod tests {
         assert!(p.contains("&lt;script&gt;"));
         assert!(p.contains("value=\"1&quot;&gt;&lt;x\""));
         assert!(p.contains(&format!("name=\"csrf\" value=\"{}\"", sess.csrf)));
-        // Realm admins get no configuration link.
+        // Realm admins get no configuration or oAuth key link.
         assert!(!p.contains("href=\"/pc\""));
+        assert!(!p.contains("href=\"/oauth\""));
     }
 }

@@ -1,18 +1,22 @@
 //! Which page answers which request, and the gate in front of them: only
 //! `/logon` is open; everything else needs a live session, every POST needs
-//! the session's CSRF token, `/pc`, `/toggle` and `/update` are for
-//! superusers, and a realm admin only sees and changes their own realm.
+//! the session's CSRF token, `/pc`, `/toggle`, `/update` and the oAuth key
+//! pages (`/oauth`, `/oauth/add`, `/oauth/del`) are for superusers, and a
+//! realm admin only sees and changes their own realm.
 //! A POST that changes something answers 303 back to its page with a message
 //! (so reloading the page does not repeat the change).
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use base64::Engine as _;
+
 use super::auth::{self, Admin, Session};
 use super::html::{button, csrf_field, input, page, realm_input, table};
 use super::http::{escape, field, percent_encode, Request, Response};
 use super::App;
 use crate::config::Config;
+use crate::core::oauth::{OauthKey, OauthKeyRow};
 use crate::mgmt::runtime::{CHANGEABLE, TOGGLES};
 
 /// Realm options an admin may set (coturn's `turn_realm_option` names).
@@ -66,6 +70,8 @@ pub fn handle(app: &App, req: &Request, peer: SocketAddr) -> Response {
         "/os/add" => ("/os", add_origin(app, &sess.admin, &f("realm"), &f("origin"))),
         "/os/del" => ("/os", del_origin(app, &sess.admin, &f("origin"))),
         "/ro/set" => ("/ro", realm_option(app, &sess.admin, &f("realm"), &f("opt"), &f("value"))),
+        "/oauth/add" => ("/oauth", superuser(&sess).and_then(|()| add_oauth_key(app, &form))),
+        "/oauth/del" => ("/oauth", superuser(&sess).and_then(|()| del_oauth_key(app, &f("kid")))),
         _ => return Response::error(404),
     };
     let msg = match outcome {
@@ -184,10 +190,17 @@ fn pages(app: &App, sess: &Session, req: &Request) -> Option<String> {
         "/ss" => secrets_page(app, sess, req),
         "/os" => origins_page(app, sess, req),
         "/ro" => realm_options_page(app, sess, req),
+        "/oauth" => {
+            if !sess.admin.is_superuser() {
+                return Some(page("oAuth keys", Some(sess), Some("Only a superuser sees the oAuth keys."), ""));
+            }
+            oauth_page(app, sess)
+        }
         _ => return None,
     };
     let title = match req.path.as_str() {
         "/pc" => "Configuration",
+        "/oauth" => "oAuth keys",
         "/ps" => "Sessions",
         "/us" => "Users",
         "/ss" => "Shared secrets",
@@ -515,6 +528,117 @@ fn realm_option(app: &App, admin: &Admin, realm: &str, opt: &str, value: &str) -
     Ok(format!("{opt} of realm {realm} set to {n}"))
 }
 
+/// The `as_rs_alg` values the add form offers (coturn's two).
+const OAUTH_ALGS: &[&str] = &["A256GCM", "A128GCM"];
+
+fn oauth_page(app: &App, sess: &Session) -> String {
+    let algs: String = OAUTH_ALGS.iter().map(|a| format!("<option value=\"{a}\">{a}</option>")).collect();
+    let mut s = format!(
+        "<form method=\"post\" action=\"/oauth/add\"><fieldset><legend>Add an oAuth key</legend>{}{}{}<br>{}{}\
+         <label>as_rs_alg <select name=\"as_rs_alg\">{algs}</select></label> {}<input type=\"submit\" value=\"Add\"></fieldset></form>",
+        csrf_field(sess),
+        input("kid", "kid", "", "text"),
+        input("ikm_key", "ikm_key (base64)", "", "text"),
+        input("timestamp", "timestamp", "0", "text"),
+        input("lifetime", "lifetime", "0", "text"),
+        input("realm", "realm", "", "text")
+    );
+    match app.db.call(|db| async move { db.list_oauth_keys().await }) {
+        Ok(keys) => {
+            let rows: Vec<Vec<String>> = keys
+                .iter()
+                .map(|k| {
+                    vec![
+                        escape(&k.kid),
+                        escape(&k.ikm_key),
+                        k.timestamp.to_string(),
+                        k.lifetime.to_string(),
+                        escape(&k.as_rs_alg),
+                        escape(&k.realm),
+                        button(sess, "/oauth/del", "Delete", &[("kid", &k.kid)]),
+                    ]
+                })
+                .collect();
+            s.push_str(&table(&["kid", "ikm_key", "timestamp", "lifetime", "as_rs_alg", "realm", ""], &rows));
+        }
+        Err(e) => s.push_str(&format!("<p>Cannot list oAuth keys: {}</p>", escape(&e))),
+    }
+    s
+}
+
+/// A non-negative integer form field that fits `max` (the SQL column); an
+/// empty field is 0, the form's default.
+fn non_negative(what: &str, v: &str, max: u64) -> Result<u64, String> {
+    if v.is_empty() {
+        return Ok(0);
+    }
+    match v.parse::<u64>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("{what} must be a whole number from 0 to {max}, not {v}")),
+    }
+}
+
+/// The `oauth_key` row the add form describes, checked so the server can
+/// use it (`OauthKey::from_row` accepts it) and every backend can store it
+/// (coturn's column sizes: kid 128, ikm_key 256, realm 127).
+fn oauth_row(kid: &str, ikm_key: &str, timestamp: &str, lifetime: &str, as_rs_alg: &str, realm: &str) -> Result<OauthKeyRow, String> {
+    check_text("kid", kid)?;
+    if kid.len() > 128 {
+        return Err("kid is longer than 128 bytes".into());
+    }
+    let min = match as_rs_alg {
+        "A256GCM" => 32,
+        "A128GCM" => 16,
+        _ => return Err(format!("as_rs_alg must be A256GCM or A128GCM, not {as_rs_alg}")),
+    };
+    if ikm_key.is_empty() {
+        return Err("ikm_key is required".into());
+    }
+    if ikm_key.len() > 256 {
+        return Err("ikm_key is longer than 256 characters".into());
+    }
+    let ikm = base64::engine::general_purpose::STANDARD.decode(ikm_key).map_err(|_| "ikm_key is not valid base64".to_string())?;
+    if ikm.len() < min {
+        return Err(format!("ikm_key decodes to {} bytes; {as_rs_alg} needs at least {min}", ikm.len()));
+    }
+    let timestamp = non_negative("timestamp", timestamp, i64::MAX as u64)?;
+    let lifetime = non_negative("lifetime", lifetime, i32::MAX as u64)?;
+    if realm.len() > 127 || realm.chars().any(char::is_control) {
+        return Err("realm is too long or has control characters".into());
+    }
+    let row = OauthKeyRow {
+        kid: kid.to_string(),
+        ikm_key: ikm_key.to_string(),
+        timestamp,
+        lifetime: u32::try_from(lifetime).map_err(|_| "lifetime is too large".to_string())?,
+        as_rs_alg: as_rs_alg.to_string(),
+        realm: realm.to_string(),
+    };
+    OauthKey::from_row(&row)?;
+    Ok(row)
+}
+
+fn add_oauth_key(app: &App, form: &[(String, String)]) -> Result<String, String> {
+    let f = |k: &str| field(form, k).unwrap_or("").trim();
+    let row = oauth_row(f("kid"), f("ikm_key"), f("timestamp"), f("lifetime"), f("as_rs_alg"), f("realm"))?;
+    let kid = row.kid.clone();
+    let k = kid.clone();
+    let existed = app.db.call(|db| async move { db.get_oauth_key(&k).await })?.is_some();
+    app.db.call(|db| async move { db.set_oauth_key(&row).await })?;
+    Ok(format!("oAuth key {kid} {}", if existed { "replaced" } else { "added" }))
+}
+
+fn del_oauth_key(app: &App, kid: &str) -> Result<String, String> {
+    check_text("kid", kid)?;
+    let k = kid.to_string();
+    if app.db.call(|db| async move { db.get_oauth_key(&k).await })?.is_none() {
+        return Err(format!("no oAuth key {kid}"));
+    }
+    let k = kid.to_string();
+    app.db.call(|db| async move { db.delete_oauth_key(&k).await })?;
+    Ok(format!("oAuth key {kid} deleted"))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -540,5 +664,42 @@ mod tests {
         assert!(check_text("name", "").is_err());
         assert!(check_text("name", "a\nb").is_err());
         assert!(check_text("name", &"x".repeat(600)).is_err());
+    }
+
+    #[test]
+    fn oauth_key_input_checks() {
+        let b32 = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI="; // 32 bytes
+        let b16 = "MTIzNDU2Nzg5MDEyMzQ1Ng=="; // 16 bytes
+        let row = oauth_row("north", b32, "0", "0", "A256GCM", "example.org").unwrap();
+        assert_eq!(
+            row,
+            OauthKeyRow { kid: "north".into(), ikm_key: b32.into(), timestamp: 0, lifetime: 0, as_rs_alg: "A256GCM".into(), realm: "example.org".into() }
+        );
+        let row = oauth_row("k", b16, "1700000000", "3600", "A128GCM", "").unwrap();
+        assert_eq!((row.timestamp, row.lifetime, row.realm.as_str()), (1_700_000_000, 3600, ""));
+        // Empty numbers are the form's default, 0.
+        let row = oauth_row("k", b32, "", "", "A128GCM", "").unwrap();
+        assert_eq!((row.timestamp, row.lifetime), (0, 0));
+
+        let err = |r: Result<OauthKeyRow, String>| r.unwrap_err();
+        assert!(err(oauth_row("", b32, "0", "0", "A256GCM", "")).contains("kid is required"));
+        assert!(err(oauth_row("a\u{7}b", b32, "0", "0", "A256GCM", "")).contains("control"));
+        assert!(err(oauth_row(&"k".repeat(129), b32, "0", "0", "A256GCM", "")).contains("128"));
+        assert!(err(oauth_row("k", "", "0", "0", "A256GCM", "")).contains("ikm_key is required"));
+        assert!(err(oauth_row("k", "not base64!", "0", "0", "A256GCM", "")).contains("not valid base64"));
+        assert!(err(oauth_row("k", "MTIzNDU2Nzg5MDEyMzQ1Ng", "0", "0", "A128GCM", "")).contains("not valid base64"), "padding is required");
+        assert!(err(oauth_row("k", b16, "0", "0", "A256GCM", "")).contains("16 bytes; A256GCM needs at least 32"));
+        assert!(err(oauth_row("k", "MTIzNDU2Nzg5MDEyMzQ1", "0", "0", "A128GCM", "")).contains("needs at least 16"));
+        assert!(err(oauth_row("k", &"QUFB".repeat(65), "0", "0", "A256GCM", "")).contains("256"));
+        assert!(err(oauth_row("k", b32, "-1", "0", "A256GCM", "")).contains("timestamp must be a whole number"));
+        assert!(err(oauth_row("k", b32, "1.5", "0", "A256GCM", "")).contains("timestamp"));
+        assert!(err(oauth_row("k", b32, "99999999999999999999", "0", "A256GCM", "")).contains("timestamp"));
+        assert!(err(oauth_row("k", b32, "0", "-5", "A256GCM", "")).contains("lifetime must be a whole number"));
+        assert!(err(oauth_row("k", b32, "0", "abc", "A256GCM", "")).contains("lifetime"));
+        assert!(err(oauth_row("k", b32, "0", "2147483648", "A256GCM", "")).contains("lifetime"));
+        assert!(err(oauth_row("k", b32, "0", "0", "", "")).contains("A256GCM or A128GCM"));
+        assert!(err(oauth_row("k", b32, "0", "0", "a256gcm", "")).contains("A256GCM or A128GCM"));
+        assert!(err(oauth_row("k", b32, "0", "0", "A256GCM", &"r".repeat(128))).contains("realm"));
+        assert!(err(oauth_row("k", b32, "0", "0", "A256GCM", "a\nb")).contains("realm"));
     }
 }

@@ -121,9 +121,9 @@ impl Server {
     /// The database user a USERHASH (RFC 8489 14.4) stands for: the
     /// database service hashes the realm's user names (the tables store
     /// names, not hashes) and answers the name.
-    pub(crate) fn db_user_by_hash(&self, now: Now, hash: &[u8], realm: &str, userdb: bool, out: &mut Outputs) -> HashLookup {
+    pub(crate) fn db_user_by_hash(&self, now: Now, hash: &[u8], realm: &str, out: &mut Outputs) -> HashLookup {
         let Ok(hash) = <[u8; 32]>::try_from(hash) else { return HashLookup::Unknown };
-        if !userdb {
+        if !self.cfg.userdb {
             return HashLookup::Unknown;
         }
         let query = CredentialQuery::UserHash { realm: realm.to_string(), hash };

@@ -282,7 +282,7 @@ use std::net::SocketAddr;
 /// lifetime cap, and name its kid.
 #[derive(Debug, Default)]
 pub(crate) struct TokenSessions {
-    expiry: std::collections::HashMap<(Transport, SocketAddr, SocketAddr), TokenSession>,
+    by_tuple: std::collections::HashMap<(Transport, SocketAddr, SocketAddr), TokenSession>,
 }
 
 #[derive(Debug)]
@@ -294,7 +294,7 @@ struct TokenSession {
 impl TokenSessions {
     /// The kid of the last token verified on this 5-tuple.
     pub(crate) fn kid(&self, tuple: &(Transport, SocketAddr, SocketAddr)) -> Option<&str> {
-        self.expiry.get(tuple).map(|t| &*t.kid)
+        self.by_tuple.get(tuple).map(|t| &*t.kid)
     }
 }
 
@@ -363,11 +363,11 @@ impl Server {
             return OauthOutcome::Refused(format!("oauth key <{kid}>: wrong message integrity"));
         };
         let expires = now.unix + remaining;
-        if self.token_sessions.expiry.len() >= SESSIONS_MAX {
+        if self.token_sessions.by_tuple.len() >= SESSIONS_MAX {
             let by_client = &self.by_client;
-            self.token_sessions.expiry.retain(|k, _| by_client.contains_key(k));
+            self.token_sessions.by_tuple.retain(|k, _| by_client.contains_key(k));
         }
-        self.token_sessions.expiry.insert(tuple, TokenSession { expires, kid: kid.into() });
+        self.token_sessions.by_tuple.insert(tuple, TokenSession { expires, kid: kid.into() });
         // A new token on an allocation re-keys it, kid and all: coturn's
         // clients (turnutils_uclient -J) make a fresh token, often under
         // another kid, for every Allocate and Refresh, and coturn takes it.
@@ -383,10 +383,10 @@ impl Server {
     /// A request without ACCESS-TOKEN on the 5-tuple of an allocation made
     /// with a token by this kid, signed with that token's mac_key.
     fn oauth_session(&mut self, now: Now, msg: &Message, tuple: (Transport, SocketAddr, SocketAddr), kid: &str) -> OauthOutcome {
-        let Some(session) = self.token_sessions.expiry.get(&tuple) else { return OauthOutcome::NotOauth };
+        let Some(session) = self.token_sessions.by_tuple.get(&tuple) else { return OauthOutcome::NotOauth };
         let expires = session.expires;
         let Some(a) = self.by_client.get(&tuple).and_then(|&s| self.allocs.get(s)) else {
-            self.token_sessions.expiry.remove(&tuple);
+            self.token_sessions.by_tuple.remove(&tuple);
             return OauthOutcome::NotOauth;
         };
         let Some(key) = a.key else { return OauthOutcome::NotOauth };

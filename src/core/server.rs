@@ -827,7 +827,7 @@ impl Server {
             (Some(Ok(u)), _) => u.to_string(),
             (None, Some(hash)) => match cfg.credentials.user_by_hash(hash, realm) {
                 Some(u) => u,
-                None => match self.db_user_by_hash(now, hash, realm, cfg.userdb, out) {
+                None => match self.db_user_by_hash(now, hash, realm, out) {
                     HashLookup::Found(u) => u,
                     HashLookup::Pending => return None,
                     HashLookup::Failed => {

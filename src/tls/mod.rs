@@ -418,13 +418,7 @@ pub fn build_configs(opts: &TlsOptions) -> Result<(TlsConfigs, Vec<String>), Tls
     // coturn sets SSL_OP_CIPHER_SERVER_PREFERENCE.
     base_config.ignore_client_order = true;
 
-    let with_alpn = |protocols: &[Alpn]| {
-        let mut c = base_config.clone();
-        if opts.alpn {
-            c.alpn_protocols = protocols.iter().map(|a| a.protocol().to_vec()).collect();
-        }
-        Arc::new(c)
-    };
+    let with_alpn = |protocols: &[Alpn]| offering(&base_config, opts.alpn, protocols);
     let raw_keys = match raw_key_builder {
         None => None,
         Some(builder) => {
@@ -439,15 +433,8 @@ pub fn build_configs(opts: &TlsOptions) -> Result<(TlsConfigs, Vec<String>), Tls
             let raw = Arc::new(CertifiedKey::new(vec![rustls::pki_types::CertificateDer::from(spki.to_vec())], signer));
             let mut c = builder.with_cert_resolver(Arc::new(AlwaysResolvesServerRawPublicKeys::new(raw)));
             c.ignore_client_order = true;
-            let with = |protocols: &[Alpn]| {
-                let mut c = c.clone();
-                if opts.alpn {
-                    c.alpn_protocols = protocols.iter().map(|a| a.protocol().to_vec()).collect();
-                }
-                Arc::new(c)
-            };
-            let [a, b, h] = Alpn::ALL.map(|a| with(&[a]));
-            Some(Box::new([a, b, h, with(&[])]))
+            let [a, b, h] = Alpn::ALL.map(|a| offering(&c, opts.alpn, &[a]));
+            Some(Box::new([a, b, h, offering(&c, opts.alpn, &[])]))
         }
     };
     let configs = TlsConfigs {
@@ -457,6 +444,15 @@ pub fn build_configs(opts: &TlsOptions) -> Result<(TlsConfigs, Vec<String>), Tls
         raw_keys,
     };
     Ok((configs, warnings))
+}
+
+/// `base` offering `protocols` by ALPN (none when ALPN is off).
+fn offering(base: &ServerConfig, alpn: bool, protocols: &[Alpn]) -> Arc<ServerConfig> {
+    let mut c = base.clone();
+    if alpn {
+        c.alpn_protocols = protocols.iter().map(|a| a.protocol().to_vec()).collect();
+    }
+    Arc::new(c)
 }
 
 /// The TLS configs in use, replaceable while the server runs (SIGUSR2).
